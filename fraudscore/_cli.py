@@ -1,0 +1,349 @@
+"""The ``fraudscore`` command line: simulate, apply, materialize, train, evaluate, score, demo."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from fraudscore._errors import FraudscoreError
+
+console = Console(stderr=True)
+out = Console()
+T = TypeVar("T")
+
+DEFAULT_REPO = "feature_repo"
+
+
+@contextmanager
+def step(message: str) -> Iterator[None]:
+    """A spinner while a long step runs, and a tick with its duration after."""
+    start = datetime.now()
+    with console.status(message):
+        yield
+    console.print(f"[green]✓[/] {message} ({(datetime.now() - start).total_seconds():.1f}s)")
+
+
+def _day(_: Any, __: Any, value: str | None) -> date | None:
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a date like 2018-07-25") from None
+
+
+def _run(fn: Callable[[], T]) -> T:
+    try:
+        return fn()
+    except FraudscoreError as exc:
+        console.print(f"[red]error:[/] {exc}")
+        sys.exit(2)
+
+
+@click.group()
+@click.version_option(package_name="fraudscore")
+def main() -> None:
+    """Real-time fraud scoring with Feast features, an ONNX model and reason codes."""
+
+
+@main.command()
+@click.option(
+    "--out",
+    "out_path",
+    type=click.Path(dir_okay=False),
+    required=True,
+    help="Parquet file to write.",
+)
+@click.option("--customers", default=2_000, show_default=True)
+@click.option("--terminals", default=4_000, show_default=True)
+@click.option("--days", default=100, show_default=True)
+@click.option("--seed", default=7, show_default=True)
+@click.option("--start", default="2018-04-01", show_default=True)
+def simulate(
+    out_path: str, customers: int, terminals: int, days: int, seed: int, start: str
+) -> None:
+    """Simulate labelled card transactions (canonical columns) into a parquet file."""
+    from fraudscore._simulate import TransactionSimConfig, simulate_transactions
+
+    cfg = TransactionSimConfig(
+        n_customers=customers, n_terminals=terminals, n_days=days, seed=seed, start=start
+    )
+    with step(f"simulating {customers} cards for {days} days"):
+        df = simulate_transactions(cfg)
+        Path(out_path).parent.mkdir(parents=True, exist_ok=True)
+        df.to_parquet(out_path, index=False)
+    console.print(f"{len(df):,} transactions, {df['is_fraud'].mean():.2%} fraud -> {out_path}")
+
+
+@main.command()
+@click.option("--repo", default=DEFAULT_REPO, show_default=True, type=click.Path(file_okay=False))
+@click.option(
+    "--data",
+    type=click.Path(dir_okay=False),
+    help="Canonical transactions: fold their history into the repo's parquet sources first.",
+)
+def apply(repo: str, data: str | None) -> None:
+    """Register the Feast repo (`feast apply`), optionally writing its sources from --data."""
+    from fraudscore._feast import apply_repo, write_sources
+    from fraudscore._pipeline import read_events, transaction_features
+
+    def go() -> list[str]:
+        if data:
+            with step("building state history from the event stream"):
+                write_sources(repo, transaction_features(read_events(data)).history)
+        with step("feast apply"):
+            return apply_repo(repo)
+
+    console.print(f"feature views: {', '.join(_run(go))}")
+
+
+@main.command()
+@click.option("--repo", default=DEFAULT_REPO, show_default=True, type=click.Path(file_okay=False))
+@click.option("--start", "start_s", default="1970-01-02T00:00:00+00:00", show_default=True)
+@click.option("--end", "end_s", default=None, help="ISO time; default now.")
+def materialize(repo: str, start_s: str, end_s: str | None) -> None:
+    """Load the latest state per entity in [start, end] into the online store."""
+    from fraudscore._feast import materialize_repo
+
+    start = datetime.fromisoformat(start_s)
+    end = datetime.fromisoformat(end_s) if end_s else datetime.now(UTC)
+    with step("feast materialize"):
+        _run(lambda: materialize_repo(repo, start, end))
+
+
+@main.command()
+@click.option("--data", required=True, type=click.Path(dir_okay=False))
+@click.option("--train-start", required=True, callback=_day)
+@click.option("--train-end", required=True, callback=_day)
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False))
+def train(data: str, train_start: date, train_end: date, out_dir: str) -> None:
+    """Train on [train-start, train-end] (inclusive days) and write an ONNX bundle."""
+    from fraudscore._pipeline import read_events, train_transactions, transaction_features
+
+    def go() -> Any:
+        with step("building features from the whole history"):
+            offline = transaction_features(read_events(data))
+        with step("training XGBoost and exporting ONNX"):
+            return train_transactions(
+                offline.frame, train_start, train_end, out_dir, offline=offline
+            )
+
+    trained = _run(go)
+    m = trained.bundle.manifest
+    console.print(f"bundle {m['model_version']} -> {out_dir}")
+    console.print(f"validation: {json.dumps(m['metrics'])}")
+    console.print(f"thresholds: {json.dumps(m['thresholds'])}")
+
+
+@main.command()
+@click.option("--bundle", required=True, type=click.Path(file_okay=False))
+@click.option("--data", required=True, type=click.Path(dir_okay=False))
+@click.option("--test-start", required=True, callback=_day)
+@click.option("--test-end", required=True, callback=_day)
+@click.option("--json", "as_json", is_flag=True, help="Print the metrics as JSON.")
+def evaluate(bundle: str, data: str, test_start: date, test_end: date, as_json: bool) -> None:
+    """Metrics of the bundle and both baselines on the test days (handbook protocol)."""
+    from fraudscore._pipeline import evaluate_file, read_events
+
+    def go() -> dict[str, Any]:
+        with step("building features and evaluating model + baselines"):
+            return evaluate_file(bundle, read_events(data), test_start, test_end)
+
+    report = _run(go)
+    if as_json:
+        out.print_json(json.dumps(report))
+    else:
+        print_metrics(report)
+
+
+def print_metrics(report: dict[str, Any]) -> None:
+    table = Table(
+        title=f"test {report['test_window']['start']}..{report['test_window']['end']} "
+        f"({report['test_transactions']:,} tx, {report['test_frauds']} frauds)"
+    )
+    names = ["roc_auc", "average_precision", "card_precision_at_100", "recall_at_1pct_fpr"]
+    table.add_column("model")
+    for n in names:
+        table.add_column(n, justify="right")
+    for model, metrics in report["models"].items():
+        table.add_row(model, *(f"{metrics[n]:.3f}" for n in names))
+    out.print(table)
+
+
+@main.command()
+@click.option("--bundle", required=True, type=click.Path(file_okay=False))
+@click.option("--repo", default=DEFAULT_REPO, show_default=True, type=click.Path(file_okay=False))
+@click.option("--data", type=click.Path(dir_okay=False), help="Canonical transactions to score.")
+@click.option("--event", "event_json", help="One transaction as JSON.")
+@click.option("--limit", default=10, show_default=True)
+@click.option("--json", "as_json", is_flag=True)
+def score(
+    bundle: str, repo: str, data: str | None, event_json: str | None, limit: int, as_json: bool
+) -> None:
+    """Score transactions (from --data or --event) against the online store. Writes nothing."""
+    from fraudscore._events import Transaction
+    from fraudscore._pipeline import read_events, to_transactions
+    from fraudscore._scorer import Scorer
+
+    def go() -> None:
+        scorer = Scorer.open(bundle, repo)
+        if event_json:
+            fields = json.loads(event_json)
+            fields["timestamp"] = datetime.fromisoformat(fields["timestamp"])
+            events = [Transaction(**fields)]
+        elif data:
+            events = to_transactions(read_events(data).head(limit))
+        else:
+            raise click.UsageError("give --data or --event")
+        for event in events:
+            result = scorer.score(event)
+            if as_json:
+                out.print_json(json.dumps(result_dict(result)))
+            else:
+                print_result(event, result)
+
+    _run(go)
+
+
+def result_dict(result: Any) -> dict[str, Any]:
+    return {
+        "event_id": result.event_id,
+        "score": result.score,
+        "decision": result.decision,
+        "reasons": [
+            {"code": r.code, "text": r.text, "contribution": r.contribution} for r in result.reasons
+        ],
+        "model_version": result.model_version,
+        "missing_state": list(result.missing_state),
+        "stale_state": list(result.stale_state),
+    }
+
+
+def print_result(event: Any, result: Any, truth: str | None = None) -> None:
+    colour = {"approve": "green", "review": "yellow", "decline": "red"}.get(
+        result.decision, "white"
+    )
+    head = (
+        f"[bold]{result.event_id}[/] {event.timestamp:%Y-%m-%d %H:%M} card {event.customer_id} "
+        f"terminal {event.terminal_id} amount {event.amount:.2f}  score {result.score:.3f} "
+        f"[{colour}]{result.decision.upper()}[/]"
+    )
+    if truth:
+        head += f"  (truth: {truth})"
+    out.print(head)
+    for r in result.reasons:
+        out.print(f"    {r.code:<22} +{r.contribution:.2f}  {r.text}")
+    if result.missing_state or result.stale_state:
+        out.print(f"    no history in: {', '.join(result.missing_state + result.stale_state)}")
+
+
+@main.command()
+@click.option(
+    "--workdir",
+    default="data/demo",
+    show_default=True,
+    type=click.Path(file_okay=False),
+    help="Where the data, a copy of the Feast repo and the bundle go.",
+)
+@click.option(
+    "--repo",
+    default=DEFAULT_REPO,
+    show_default=True,
+    type=click.Path(file_okay=False),
+    help="The Feast repo to copy into the workdir.",
+)
+@click.option("--customers", default=2_000, show_default=True)
+@click.option("--terminals", default=4_000, show_default=True)
+@click.option("--days", default=100, show_default=True)
+@click.option("--seed", default=7, show_default=True)
+@click.option("--show", default=8, show_default=True, help="Scored events to print.")
+def demo(
+    workdir: str, repo: str, customers: int, terminals: int, days: int, seed: int, show: int
+) -> None:
+    """Everything, end to end, on the embedded SQLite store: simulate, build the Feast store,
+    train, evaluate, export, then score and record the last day's events live, with reasons."""
+    _run(lambda: run_demo(Path(workdir), Path(repo), customers, terminals, days, seed, show))
+
+
+def run_demo(
+    work: Path, repo_template: Path, customers: int, terminals: int, days: int, seed: int, show: int
+) -> None:
+    import pandas as pd
+
+    from fraudscore._evaluate import default_windows
+    from fraudscore._pipeline import (
+        build_store,
+        evaluate_file,
+        replay,
+        train_transactions,
+        transaction_features,
+    )
+    from fraudscore._scorer import Scorer
+    from fraudscore._simulate import TransactionSimConfig, simulate_transactions
+
+    work.mkdir(parents=True, exist_ok=True)
+    repo = work / "feature_repo"
+    if repo.exists():
+        shutil.rmtree(repo)
+    shutil.copytree(repo_template, repo, ignore=shutil.ignore_patterns("data", "__pycache__"))
+    with step(f"simulating {customers:,} cards, {terminals:,} terminals, {days} days"):
+        data = simulate_transactions(
+            TransactionSimConfig(
+                n_customers=customers, n_terminals=terminals, n_days=days, seed=seed
+            )
+        )
+        data.to_parquet(work / "transactions.parquet", index=False)
+    patterns = data["fraud_pattern"].value_counts()
+    console.print(
+        f"  {len(data):,} transactions, {data['is_fraud'].mean():.2%} fraud "
+        f"({', '.join(f'{k}: {v}' for k, v in patterns.items() if k != 'none')})"
+    )
+    with step("folding the history into features and state (offline pipeline)"):
+        offline = transaction_features(data)
+    frame = offline.frame
+    train_start, train_end, test_start, test_end = default_windows(frame)
+    live_start = pd.Timestamp(frame["timestamp"].max().normalize())
+    with step(f"feast apply + materialize state as of {live_start:%Y-%m-%d %H:%M}"):
+        build_store(
+            repo, offline, as_of=(live_start - pd.Timedelta(microseconds=1)).to_pydatetime()
+        )
+    bundle = work / "bundle"
+    with step(f"training on {train_start}..{train_end}, exporting ONNX"):
+        trained = train_transactions(data, train_start, train_end, bundle, offline=offline)
+    with step(f"evaluating on {test_start}..{test_end} against two baselines"):
+        report = evaluate_file(bundle, data, test_start, test_end, offline=offline)
+    print_metrics(report)
+    (work / "evaluation.json").write_text(json.dumps(report, indent=2))
+    scorer = Scorer.open(bundle, repo)
+    live_end = live_start + pd.Timedelta(days=1)
+    with step(f"live: score + record every event of {live_start:%Y-%m-%d}"):
+        results = replay(scorer, frame, live_start.to_pydatetime(), live_end.to_pydatetime())
+    truth = dict(
+        zip(
+            frame["transaction_id"],
+            data.set_index("transaction_id").loc[frame["transaction_id"], "fraud_pattern"],
+            strict=True,
+        )
+    )
+    counts = pd.Series([r.decision for _, r in results]).value_counts().to_dict()
+    console.print(f"  {len(results):,} events scored live: {counts}")
+    flagged = sorted(results, key=lambda p: -p[1].score)[: max(show - 2, 1)]
+    calm = [p for p in results if p[1].decision == "approve"][:2]
+    out.rule(f"model {trained.bundle.version}: highest-risk events, then two approved")
+    for event, result in flagged + calm:
+        print_result(event, result, truth.get(event.transaction_id))
+    console.print(f"\nbundle: {bundle}  Feast repo: {repo}  evaluation: {work / 'evaluation.json'}")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,166 @@
+"""The Feast side: object definitions, offline parquet sources, apply and materialize.
+
+``feature_repo/definitions.py`` builds its Feast objects with :func:`entity`, :func:`state_view`
+and :func:`feature_service`, so the Feast schema is the state schema of ``_state.StateView``.
+Feast errors are mapped to :class:`FeatureStoreError` here, at the boundary.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+from collections.abc import Iterator, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from fraudscore._errors import FeatureStoreError
+from fraudscore._state import StateView
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from feast import Entity, FeatureService, FeatureStore, FeatureView
+
+__all__ = [
+    "apply_repo",
+    "entity",
+    "feature_service",
+    "materialize_repo",
+    "open_store",
+    "state_view",
+    "write_sources",
+]
+
+#: Every parquet source lives here, relative to the feature repo.
+DATA_DIR = "data"
+
+
+def source_path(view: StateView) -> str:
+    return f"{DATA_DIR}/{view.name}.parquet"
+
+
+def entity(name: str, join_key: str, description: str = "") -> Entity:
+    from feast import Entity, ValueType
+
+    return Entity(
+        name=name, join_keys=[join_key], value_type=ValueType.STRING, description=description
+    )
+
+
+def state_view(view: StateView, entities: Sequence[Entity]) -> FeatureView:
+    """The Feast feature view holding ``view``'s state, fed by its parquet ``FileSource``."""
+    from feast import FeatureView, Field, FileSource
+    from feast.types import Float64
+
+    source = FileSource(
+        name=f"{view.name}_source",
+        path=source_path(view),
+        timestamp_field="event_timestamp",
+        created_timestamp_column="created",
+    )
+    return FeatureView(
+        name=view.name,
+        entities=list(entities),
+        ttl=view.ttl,
+        schema=[Field(name=f, dtype=Float64) for f in view.fields],
+        source=source,
+        online=True,
+        description=view.description,
+    )
+
+
+def feature_service(name: str, views: Sequence[FeatureView]) -> FeatureService:
+    from feast import FeatureService
+
+    return FeatureService(name=name, features=list(views))
+
+
+@contextlib.contextmanager
+def feast_errors(what: str) -> Iterator[None]:
+    """Map anything Feast (or its stores) raises into :class:`FeatureStoreError`."""
+    try:
+        yield
+    except FeatureStoreError:
+        raise
+    except Exception as exc:
+        raise FeatureStoreError(f"{what} failed: {type(exc).__name__}: {exc}") from exc
+
+
+def open_store(repo: str | Path) -> FeatureStore:
+    """A ``FeatureStore`` for the repo at ``repo``; a clear error if it is not one."""
+    path = Path(repo)
+    if not (path / "feature_store.yaml").is_file():
+        raise FeatureStoreError(
+            f"{str(path)!r} is not a Feast repo: no feature_store.yaml there. "
+            "Pass the feature_repo/ directory."
+        )
+    from feast import FeatureStore
+
+    with feast_errors(f"opening the Feast repo {str(path)!r}"):
+        return FeatureStore(repo_path=str(path.resolve()))
+
+
+def write_sources(repo: str | Path, history: dict[str, pd.DataFrame]) -> dict[str, Path]:
+    """Write each view's state history to its parquet source in the repo."""
+    out: dict[str, Path] = {}
+    base = Path(repo) / DATA_DIR
+    base.mkdir(parents=True, exist_ok=True)
+    for name, frame in history.items():
+        path = base / f"{name}.parquet"
+        frame.to_parquet(path, index=False)
+        out[name] = path
+    return out
+
+
+@contextlib.contextmanager
+def _quiet() -> Iterator[None]:
+    """Feast prints progress to stdout and logs at INFO; keep library calls silent."""
+    logger = logging.getLogger("feast")
+    level = logger.level
+    logger.setLevel(logging.WARNING)
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):
+            yield
+    finally:
+        logger.setLevel(level)
+
+
+def repo_objects(repo: str | Path) -> list[Any]:
+    """The Feast objects defined at module level in the repo's top-level ``.py`` files.
+
+    Loaded by path (like ``feast apply`` does), without changing the working directory.
+    """
+    import importlib.util
+
+    from feast import Entity, FeatureService, FeatureView
+
+    found: dict[int, Any] = {}
+    for i, file in enumerate(sorted(Path(repo).glob("*.py"))):
+        spec = importlib.util.spec_from_file_location(f"_fraudscore_feature_repo_{i}", file)
+        if spec is None or spec.loader is None:
+            continue
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        for value in vars(module).values():
+            if isinstance(value, Entity | FeatureView | FeatureService):
+                found[id(value)] = value
+    return list(found.values())
+
+
+def apply_repo(repo: str | Path) -> list[str]:
+    """``feast apply`` from Python: register every object defined in the repo. Returns the views."""
+    from feast import FeatureView
+
+    store = open_store(repo)
+    with feast_errors("feast apply"), _quiet():
+        objects = repo_objects(repo)
+        store.apply(objects)
+    return sorted(o.name for o in objects if isinstance(o, FeatureView))
+
+
+def materialize_repo(repo: str | Path, start: datetime, end: datetime) -> None:
+    """``feast materialize start end``: load the latest state per entity into the online store."""
+    store = open_store(repo)
+    with feast_errors("feast materialize"), _quiet():
+        store.materialize(start_date=start, end_date=end)

@@ -1,0 +1,52 @@
+"""The ONNX graph at run time: one onnxruntime session, single-threaded per call.
+
+onnxruntime errors are mapped to :class:`ModelError`. ``InferenceSession.run`` is thread-safe,
+so one session serves every thread of the process.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+
+from fraudscore._errors import ModelError
+
+__all__ = ["OnnxModel"]
+
+
+class OnnxModel:
+    """Runs ``features[N, F] float32 -> (probability[N], contributions[N, F+1])``."""
+
+    def __init__(self, model_bytes: bytes, n_features: int) -> None:
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = 1
+        options.inter_op_num_threads = 1
+        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        options.log_severity_level = 3
+        try:
+            self._session = ort.InferenceSession(
+                model_bytes, options, providers=["CPUExecutionProvider"]
+            )
+        except Exception as exc:
+            raise ModelError(f"onnxruntime could not load the model graph: {exc}") from exc
+        inputs = self._session.get_inputs()
+        if len(inputs) != 1 or inputs[0].shape[-1] != n_features:
+            raise ModelError(
+                f"the graph takes {[(i.name, i.shape) for i in inputs]}, "
+                f"expected one input of {n_features} features"
+            )
+        self._input = inputs[0].name
+        self._outputs = ["probability", "contributions"]
+        self.n_features = n_features
+
+    def run(
+        self, x: npt.NDArray[np.float32]
+    ) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]:
+        try:
+            prob, contrib = self._session.run(self._outputs, {self._input: x})
+        except Exception as exc:
+            raise ModelError(f"onnxruntime failed to run the graph: {exc}") from exc
+        return prob[:, 0], contrib

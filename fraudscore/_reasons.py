@@ -1,0 +1,92 @@
+"""Reason codes: group per-feature contributions by code, pick the top ones, fill templates.
+
+A code's contribution is the sum of its features' contributions (so features that pull in
+opposite directions cancel). Only codes with a positive sum are reasons. Ties break by code
+name, so the order is deterministic. There is no catch-all "other" code.
+"""
+
+from __future__ import annotations
+
+import math
+import string
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from fraudscore._errors import BundleError
+
+__all__ = ["MAX_REASONS", "Reason", "ReasonCatalogue"]
+
+MAX_REASONS = 4
+
+
+@dataclass(frozen=True, slots=True)
+class Reason:
+    """Why a score is high: a stable ``code``, a sentence for an analyst, and the log-odds added."""
+
+    code: str
+    text: str
+    contribution: float
+
+
+def _fields(template: str) -> tuple[str, ...]:
+    return tuple(name for _, name, _, _ in string.Formatter().parse(template) if name)
+
+
+class ReasonCatalogue:
+    """A bundle's versioned catalogue, compiled once for the bundle's feature order."""
+
+    def __init__(
+        self, catalogue: Mapping[str, Any], features: Sequence[str], where: object
+    ) -> None:
+        codes = catalogue.get("codes", {})
+        self.version = str(catalogue.get("version", ""))
+        self.codes = tuple(sorted(codes))
+        owner: dict[str, str] = {}
+        for code in self.codes:
+            for f in codes[code]["features"]:
+                if f in owner:
+                    raise BundleError(
+                        where, f"feature {f!r} is in reason codes {owner[f]} and {code}"
+                    )
+                owner[f] = code
+        missing = [f for f in features if f not in owner]
+        unknown = [f for f in owner if f not in features]
+        if missing or unknown:
+            raise BundleError(
+                where,
+                f"reason catalogue does not cover the features exactly (uncovered: {missing}, "
+                f"unknown: {unknown})",
+            )
+        # contributions[F+1] @ matrix[F+1, C] = per-code sums (the bias row stays zero).
+        self.matrix = np.zeros((len(features) + 1, len(self.codes)), dtype=np.float32)
+        for i, f in enumerate(features):
+            self.matrix[i, self.codes.index(owner[f])] = 1.0
+        self._templates = [
+            (codes[c]["template"], _fields(codes[c]["template"]), codes[c].get("fallback", ""))
+            for c in self.codes
+        ]
+        self.features = tuple(features)
+
+    def top(self, code_sums: Sequence[float], k: int) -> list[tuple[int, float]]:
+        """Indices and sums of the ``k`` codes with the largest positive sums."""
+        ranked = sorted(
+            ((s, i) for i, s in enumerate(code_sums) if s > 0.0),
+            key=lambda p: (-p[0], self.codes[p[1]]),
+        )
+        return [(i, s) for s, i in ranked[:k]]
+
+    def text(self, index: int, values: Mapping[str, Any]) -> str:
+        """The code's sentence, or its fallback when a value it needs is missing (NaN)."""
+        template, names, fallback = self._templates[index]
+        for name in names:
+            v = values.get(name)
+            if v is None or (isinstance(v, float) and math.isnan(v)):
+                template = fallback
+                break
+        try:
+            return template.format_map(values)
+        except (KeyError, ValueError, IndexError) as exc:
+            return f"{self.codes[index]} ({type(exc).__name__} in template)"

@@ -1,0 +1,262 @@
+"""The scorer: event -> online state -> features -> ONNX graph -> reasons -> result.
+
+Everything that can be decided once (views, key encoders, statements, the ONNX session, the
+reason matrix) is decided in ``__init__``; ``score`` only does the per-event work.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from fraudscore._bundle import Bundle, Thresholds, load_bundle
+from fraudscore._errors import EventValidationError
+from fraudscore._events import Label
+from fraudscore._kinds import EventKind, kind_spec
+from fraudscore._model import OnnxModel
+from fraudscore._online import FeatureSource, Key, open_source
+from fraudscore._reasons import MAX_REASONS, Reason, ReasonCatalogue
+from fraudscore._state import Array
+
+__all__ = ["ScoreResult", "Scorer"]
+
+
+@dataclass(frozen=True, slots=True)
+class ScoreResult:
+    """The outcome of scoring one event."""
+
+    event_id: str
+    score: float
+    decision: str
+    reasons: tuple[Reason, ...]
+    model_version: str
+    #: Feature views with no state for this event's entity (never seen).
+    missing_state: tuple[str, ...] = ()
+    #: Feature views whose state was older than the view's ttl, and so read as no history.
+    stale_state: tuple[str, ...] = ()
+
+    @property
+    def has_full_history(self) -> bool:
+        return not (self.missing_state or self.stale_state)
+
+
+class Scorer:
+    """Scores and records events of one kind against a bundle and a Feast online store."""
+
+    def __init__(
+        self,
+        bundle: Bundle,
+        source: FeatureSource,
+        *,
+        max_reasons: int = 3,
+        thresholds: Thresholds | None = None,
+    ) -> None:
+        self.kind: EventKind = kind_spec(bundle.kind, where=bundle.path)
+        if tuple(source.views) != self.kind.views:
+            raise EventValidationError(
+                "source",
+                [v.name for v in source.views],
+                f"views {[v.name for v in self.kind.views]}",
+                where="scorer",
+            )
+        self.bundle = bundle
+        self.source = source
+        self.max_reasons = _check_max_reasons(max_reasons)
+        self.thresholds = thresholds or bundle.thresholds
+        self.model = OnnxModel(bundle.model_bytes, len(self.kind.features))
+        self.catalogue = ReasonCatalogue(
+            bundle.manifest["catalogue"], self.kind.features, bundle.path
+        )
+        self.version = bundle.version
+        self._views = self.kind.views
+        self._names = [v.name for v in self._views]
+        self._view_keys = [v.keys for v in self._views]
+        self._label_views = [i for i, v in enumerate(self._views) if "label" in v.clocks]
+        self._lock = threading.Lock()
+
+    @classmethod
+    def open(cls, bundle: str | Path, repo: str | Path, **options: Any) -> Scorer:
+        """A scorer for the bundle directory ``bundle`` on the Feast repo ``repo``."""
+        loaded = load_bundle(bundle)
+        spec = kind_spec(loaded.kind, where=loaded.path)
+        return cls(loaded, open_source(repo, spec.views), **options)
+
+    # -- scoring ---------------------------------------------------------------------------
+
+    def _check(self, event: object) -> None:
+        if type(event) is not self.kind.event_type:
+            raise EventValidationError(
+                "event", type(event).__name__, f"a {self.kind.event_type.__name__}"
+            )
+
+    def _keys(self, event: object) -> list[Key]:
+        return [tuple(getattr(event, k) for k in keys) for keys in self._view_keys]
+
+    def _features(
+        self, cols: dict[str, Array], states: list[Array]
+    ) -> tuple[Array, list[np.ndarray], list[np.ndarray]]:
+        t = cols["t"]
+        reads = {}
+        missing, stale = [], []
+        for view, state in zip(self._views, states, strict=True):
+            reads[view.name] = view.read(state, t)
+            missing.append(view.is_missing(state))
+            stale.append(view.is_stale(state, t))
+        return self.kind.compute(cols, reads), missing, stale
+
+    def score(
+        self,
+        event: Any,
+        *,
+        thresholds: Thresholds | None = None,
+        max_reasons: int | None = None,
+    ) -> ScoreResult:
+        """Score one event from its entities' online state. Never writes."""
+        self._check(event)
+        cols = self.kind.columns(event)
+        states = self.source.read([[k] for k in self._keys(event)])
+        x, missing, stale = self._features(cols, states)
+        prob, contrib = self.model.run(x.astype(np.float32))
+        return self._result(
+            event,
+            x[0],
+            float(prob[0]),
+            contrib[0],
+            [n for n, m in zip(self._names, missing, strict=True) if m[0]],
+            [n for n, s in zip(self._names, stale, strict=True) if s[0]],
+            thresholds or self.thresholds,
+            self.max_reasons if max_reasons is None else _check_max_reasons(max_reasons),
+        )
+
+    def score_many(
+        self, events: Sequence[Any], *, thresholds: Thresholds | None = None
+    ) -> list[ScoreResult]:
+        """Score many events with one bulk state read and one ONNX batch.
+
+        Each result is identical to ``score(event)``: events are scored against the stored state,
+        not against each other.
+        """
+        if not events:
+            return []
+        for event in events:
+            self._check(event)
+        per_event = [self.kind.columns(e) for e in events]
+        cols = {k: np.concatenate([c[k] for c in per_event]) for k in per_event[0]}
+        keys = [self._keys(e) for e in events]
+        states = self.source.read([[k[i] for k in keys] for i in range(len(self._views))])
+        x, missing, stale = self._features(cols, states)
+        prob, contrib = self.model.run(x.astype(np.float32))
+        thr = thresholds or self.thresholds
+        return [
+            self._result(
+                e,
+                x[i],
+                float(prob[i]),
+                contrib[i],
+                [n for n, m in zip(self._names, missing, strict=True) if m[i]],
+                [n for n, s in zip(self._names, stale, strict=True) if s[i]],
+                thr,
+                self.max_reasons,
+            )
+            for i, e in enumerate(events)
+        ]
+
+    def _result(
+        self,
+        event: Any,
+        x: Array,
+        score: float,
+        contrib: np.ndarray,
+        missing: list[str],
+        stale: list[str],
+        thr: Thresholds,
+        k: int,
+    ) -> ScoreResult:
+        labels = self.kind.decisions
+        decision = (
+            labels[2] if score >= thr.block else labels[1] if score >= thr.review else labels[0]
+        )
+        top = self.catalogue.top((contrib @ self.catalogue.matrix).tolist(), k)
+        reasons: tuple[Reason, ...] = ()
+        if top:
+            values: dict[str, Any] = dict(zip(self.kind.features, x.tolist(), strict=True))
+            values.update(self.kind.display(event, values))
+            reasons = tuple(
+                Reason(self.catalogue.codes[i], self.catalogue.text(i, values), s) for i, s in top
+            )
+        return ScoreResult(
+            event_id=event.transaction_id if hasattr(event, "transaction_id") else str(event),
+            score=score,
+            decision=decision,
+            reasons=reasons,
+            model_version=self.version,
+            missing_state=tuple(missing),
+            stale_state=tuple(stale),
+        )
+
+    # -- recording ---------------------------------------------------------------------------
+
+    def record(self, event: Any) -> None:
+        """Fold one event into its entities' online state (the offline pipeline's ``update``)."""
+        self.record_many([event])
+
+    def record_many(self, events: Sequence[Any]) -> None:
+        """Fold events, in order, into online state with one bulk read and one atomic write.
+
+        Every event is validated before anything is read or written.
+        """
+        for event in events:
+            self._check(event)
+        if not events:
+            return
+        with self._lock:
+            keys = [self._keys(e) for e in events]
+            latest = self._read_latest([[k[i] for k in keys] for i in range(len(self._views))])
+            for event, ks in zip(events, keys, strict=True):
+                cols = self.kind.columns(event)
+                for i, view in enumerate(self._views):
+                    latest[i][ks[i]] = view.update(latest[i][ks[i]], "tx", cols["t"], cols)
+            self._write(latest)
+
+    def record_label(self, label: Label) -> None:
+        """Fold a fraud label (e.g. a chargeback) into label-derived state, as of ``label_time``.
+
+        A genuine label (``is_fraud=False``) changes no state: label-derived features count frauds.
+        """
+        if type(label) is not Label:
+            raise EventValidationError("label", type(label).__name__, "a Label")
+        if not label.is_fraud:
+            return
+        t = np.array([label.label_time.timestamp()])
+        keys = [tuple(getattr(label, k) for k in v.keys) for v in self._views]
+        with self._lock:
+            latest = self._read_latest(
+                [[keys[i]] if i in self._label_views else [] for i in range(len(self._views))]
+            )
+            for i in self._label_views:
+                latest[i][keys[i]] = self._views[i].update(latest[i][keys[i]], "label", t, {})
+            self._write(latest)
+
+    def _read_latest(self, keys: list[list[Key]]) -> list[dict[Key, Array]]:
+        """Stored state of each distinct key, per view, as 1-row arrays."""
+        unique = [list(dict.fromkeys(ks)) for ks in keys]
+        states = self.source.read(unique)
+        return [
+            {k: states[i][j : j + 1] for j, k in enumerate(unique[i])} for i in range(len(unique))
+        ]
+
+    def _write(self, latest: list[dict[Key, Array]]) -> None:
+        self.source.write([[(k, s[0]) for k, s in d.items()] for d in latest])
+
+
+def _check_max_reasons(k: int) -> int:
+    if type(k) is not int or not 0 <= k <= MAX_REASONS:
+        raise EventValidationError(
+            "max_reasons", k, f"an int from 0 to {MAX_REASONS}", where="option"
+        )
+    return k

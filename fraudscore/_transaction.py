@@ -1,0 +1,231 @@
+"""Transaction features: state views, request-time features and the reason catalogue.
+
+Everything a transaction model knows about features is defined here, once. The offline pipeline
+(``_offline``) and the online scorer (``_scorer``) both call :func:`event_columns` ->
+``StateView.read`` -> :func:`features`, and ``StateView.update`` to move state forward.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from datetime import timedelta
+from typing import Any
+
+import numpy as np
+
+from fraudscore._events import CNP_CHANNELS, Transaction
+from fraudscore._state import Accumulator, Array, StateView
+
+__all__ = [
+    "CATALOGUE",
+    "CUSTOMER",
+    "CUSTOMER_TERMINAL",
+    "FEATURES",
+    "FEATURE_SERVICE",
+    "RAW_FEATURES",
+    "TERMINAL",
+    "VIEWS",
+    "event_columns",
+    "features",
+]
+
+HOUR = 3600.0
+DAY = 86400.0
+
+CUSTOMER = StateView(
+    name="customer_state",
+    keys=("customer_id",),
+    clocks=("tx", "label"),
+    accumulators=(
+        Accumulator("n_1h", "tx", HOUR),
+        Accumulator("n_1d", "tx", DAY),
+        Accumulator("n_7d", "tx", 7 * DAY),
+        Accumulator("n_30d", "tx", 30 * DAY),
+        Accumulator("amt_1d", "tx", DAY, "amount"),
+        Accumulator("amt_7d", "tx", 7 * DAY, "amount"),
+        Accumulator("amt_30d", "tx", 30 * DAY, "amount"),
+        Accumulator("fraud_30d", "label", 30 * DAY),
+    ),
+    ttl=timedelta(days=90),
+    description="Per card: decayed transaction counts and amounts, confirmed frauds.",
+)
+
+TERMINAL = StateView(
+    name="terminal_state",
+    keys=("terminal_id",),
+    clocks=("tx", "label"),
+    accumulators=(
+        Accumulator("n_1d", "tx", DAY),
+        Accumulator("n_7d", "tx", 7 * DAY),
+        Accumulator("n_30d", "tx", 30 * DAY),
+        Accumulator("fraud_7d", "label", 7 * DAY),
+        Accumulator("fraud_30d", "label", 30 * DAY),
+    ),
+    ttl=timedelta(days=90),
+    description="Per terminal: decayed transaction counts and confirmed frauds.",
+)
+
+CUSTOMER_TERMINAL = StateView(
+    name="customer_terminal_state",
+    keys=("customer_id", "terminal_id"),
+    clocks=("tx",),
+    accumulators=(Accumulator("n_30d", "tx", 30 * DAY),),
+    ttl=timedelta(days=180),
+    description="Per card and terminal pair: how often and how recently the card used it.",
+)
+
+VIEWS: tuple[StateView, ...] = (CUSTOMER, TERMINAL, CUSTOMER_TERMINAL)
+FEATURE_SERVICE = "transaction_model_v1"
+
+FEATURES: tuple[str, ...] = (
+    "amount",
+    "hour_of_day",
+    "is_weekend",
+    "card_not_present",
+    "cust_secs_since_last",
+    "cust_n_1h",
+    "cust_n_1d",
+    "cust_n_7d",
+    "cust_n_30d",
+    "amt_ratio_1d",
+    "amt_ratio_7d",
+    "amt_ratio_30d",
+    "cust_fraud_30d",
+    "term_n_1d",
+    "term_n_7d",
+    "term_fraud_7d",
+    "term_fraud_30d",
+    "term_fraud_rate_30d",
+    "ct_n_30d",
+    "ct_secs_since_last",
+)
+
+#: The raw event fields alone: the features of the "raw fields" evaluation baseline.
+RAW_FEATURES: tuple[str, ...] = FEATURES[:4]
+
+_NAN = math.nan
+
+
+def event_columns(tx: Transaction) -> dict[str, Array]:
+    """The numeric columns of one transaction, as 1-row arrays (the online path)."""
+    channel = tx.channel
+    return {
+        "t": np.array([tx.timestamp.timestamp()]),
+        "amount": np.array([float(tx.amount)]),
+        "cnp": np.array([_NAN if channel is None else float(channel in CNP_CHANNELS)]),
+    }
+
+
+def _ratio(num: Array, den: Array) -> Array:
+    out = np.full(num.shape, np.nan)
+    np.divide(num, den, out=out, where=den > 0)
+    return out
+
+
+def features(
+    cols: Mapping[str, Array], reads: Mapping[str, tuple[Array, Array]], out: Array | None = None
+) -> Array:
+    """The model's feature matrix ``(n, len(FEATURES))`` from event columns and state reads.
+
+    ``reads[view.name]`` is ``view.read(state_before_event, t)``: only state strictly before the
+    event, and only labels known at or before it, ever reach this function.
+    """
+    t = cols["t"]
+    amount = cols["amount"]
+    (c_acc, c_clk) = reads["customer_state"]
+    (t_acc, _) = reads["terminal_state"]
+    (ct_acc, ct_clk) = reads["customer_terminal_state"]
+    n = t.shape[0]
+    if out is None:
+        out = np.empty((n, len(FEATURES)))
+    day_s = np.mod(t, DAY)
+    out[:, 0] = amount
+    out[:, 1] = day_s / HOUR
+    # 1970-01-01 was a Thursday: (days + 3) % 7 is 0 on Monday, 5 and 6 at the weekend.
+    out[:, 2] = (np.mod(np.floor(t / DAY) + 3.0, 7.0) >= 5.0).astype(np.float64)
+    out[:, 3] = cols["cnp"]
+    out[:, 4] = t - c_clk[:, 0]
+    out[:, 5:9] = c_acc[:, 0:4]
+    # Decay-weighted mean amount: amt_k / n_k does not depend on how much both have decayed.
+    out[:, 9:12] = amount[:, None] / _ratio(c_acc[:, 4:7], c_acc[:, 1:4])
+    out[:, 12] = c_acc[:, 7]
+    out[:, 13:15] = t_acc[:, 0:2]
+    out[:, 15:17] = t_acc[:, 3:5]
+    out[:, 17] = t_acc[:, 4] / (t_acc[:, 2] + 1.0)
+    out[:, 18] = ct_acc[:, 0]
+    out[:, 19] = t - ct_clk[:, 0]
+    return out
+
+
+def display(tx: Transaction, values: Mapping[str, float]) -> dict[str, Any]:
+    """Extra, human-friendly values for reason templates (computed only for shown reasons)."""
+    ts = tx.timestamp
+    return {
+        "time_utc": f"{ts.hour:02d}:{ts.minute:02d}",
+        "weekday": ts.strftime("%A"),
+        "channel": tx.channel or "unknown",
+        "mins_since_last": values["cust_secs_since_last"] / 60.0,
+        "days_at_terminal": values["ct_secs_since_last"] / DAY,
+    }
+
+
+#: Versioned reason catalogue: code -> features it covers, template, fallback when a value in
+#: the template is missing (no history). Templates are ``str.format`` strings over feature values
+#: and :func:`display` values.
+CATALOGUE: dict[str, Any] = {
+    "version": "transaction-reasons/1",
+    "codes": {
+        "AMOUNT_UNUSUAL": {
+            "features": ["amount", "amt_ratio_1d", "amt_ratio_7d", "amt_ratio_30d"],
+            "template": "amount {amount:.2f} is {amt_ratio_30d:.1f}x this card's 30-day average",
+            "fallback": "amount {amount:.2f} on a card with no spending history",
+        },
+        "CARD_VELOCITY": {
+            "features": ["cust_n_1h", "cust_n_1d", "cust_secs_since_last"],
+            "template": "card used about {cust_n_1h:.0f} times in the last hour and "
+            "{cust_n_1d:.0f} in the last day; previous use {mins_since_last:.0f} min ago",
+            "fallback": "first transaction seen on this card",
+        },
+        "CARD_HISTORY": {
+            "features": ["cust_n_7d", "cust_n_30d"],
+            "template": "card activity: about {cust_n_7d:.0f} transactions in 7 days, "
+            "{cust_n_30d:.0f} in 30 days",
+            "fallback": "card has no recent history",
+        },
+        "CARD_CONFIRMED_FRAUD": {
+            "features": ["cust_fraud_30d"],
+            "template": "card has {cust_fraud_30d:.1f} confirmed fraud(s) in the last 30 days "
+            "(time-weighted)",
+            "fallback": "card has no confirmed fraud on record",
+        },
+        "TERMINAL_FRAUD": {
+            "features": ["term_fraud_7d", "term_fraud_30d", "term_fraud_rate_30d"],
+            "template": "terminal had {term_fraud_7d:.1f} confirmed frauds in the last 7 days, "
+            "{term_fraud_30d:.1f} in 30 days",
+            "fallback": "terminal has no confirmed fraud on record",
+        },
+        "TERMINAL_VELOCITY": {
+            "features": ["term_n_1d", "term_n_7d"],
+            "template": "terminal processed about {term_n_1d:.0f} transactions in the last day, "
+            "{term_n_7d:.0f} in 7 days",
+            "fallback": "terminal not seen before",
+        },
+        "NEW_TERMINAL_FOR_CARD": {
+            "features": ["ct_n_30d", "ct_secs_since_last"],
+            "template": "card last used at this terminal {days_at_terminal:.1f} days ago "
+            "(about {ct_n_30d:.1f} uses in 30 days)",
+            "fallback": "first time this card is used at this terminal",
+        },
+        "UNUSUAL_TIME": {
+            "features": ["hour_of_day", "is_weekend"],
+            "template": "transaction at {time_utc} UTC on a {weekday}",
+            "fallback": "transaction at {time_utc} UTC",
+        },
+        "CARD_NOT_PRESENT": {
+            "features": ["card_not_present"],
+            "template": "card-not-present transaction (channel: {channel})",
+            "fallback": "channel not given",
+        },
+    },
+}
