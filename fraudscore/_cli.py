@@ -161,7 +161,7 @@ def evaluate(bundle: str, data: str, test_start: date, test_end: date, as_json: 
 
     report = _run(go)
     if as_json:
-        out.print_json(json.dumps(report))
+        click.echo(json.dumps(report, indent=2))
     else:
         print_metrics(report)
 
@@ -172,7 +172,7 @@ def print_metrics(report: dict[str, Any]) -> None:
         f"({report['test_transactions']:,} tx, {report['test_frauds']} frauds)"
     )
     names = ["roc_auc", "average_precision", "card_precision_at_100", "recall_at_1pct_fpr"]
-    table.add_column("model")
+    table.add_column("model", no_wrap=True)
     for n in names:
         table.add_column(n, justify="right")
     for model, metrics in report["models"].items():
@@ -208,7 +208,7 @@ def score(
         for event in events:
             result = scorer.score(event)
             if as_json:
-                out.print_json(json.dumps(result_dict(result)))
+                click.echo(json.dumps(result_dict(result)))
             else:
                 print_result(event, result)
 

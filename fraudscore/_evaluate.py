@@ -156,7 +156,7 @@ def evaluate_transactions(
 
 # Plain helper for the CLI: default dates of the handbook-style protocol over a frame.
 def default_windows(
-    frame: pd.DataFrame, train_days: int = 21, gap_days: int = 7, test_days: int = 7
+    frame: pd.DataFrame, train_days: int = 35, gap_days: int = 7, test_days: int = 7
 ) -> tuple[date, date, date, date]:
     """(train_start, train_end, test_start, test_end) ending at the frame's last full day."""
     last = frame["timestamp"].max().date() - timedelta(days=1)

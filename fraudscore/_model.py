@@ -1,5 +1,10 @@
 """The ONNX graph at run time: one onnxruntime session, single-threaded per call.
 
+We fetch only the ``contributions`` output and take the score as ``sigmoid(sum(contributions))``
+in float64. That is the graph's own ``probability`` (ReduceSum -> Sigmoid) to float32 rounding,
+but it is computed row by row in the same way whatever the batch size, so ``score_many`` equals
+``score`` exactly (onnxruntime's vectorised Sigmoid rounds differently for 1 row and for many).
+
 onnxruntime errors are mapped to :class:`ModelError`. ``InferenceSession.run`` is thread-safe,
 so one session serves every thread of the process.
 """
@@ -39,14 +44,16 @@ class OnnxModel:
                 f"expected one input of {n_features} features"
             )
         self._input = inputs[0].name
-        self._outputs = ["probability", "contributions"]
+        self._outputs = ["contributions"]
         self.n_features = n_features
 
     def run(
         self, x: npt.NDArray[np.float32]
-    ) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]:
+    ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float32]]:
+        """Scores ``(N,)`` and contributions ``(N, F+1)``, the last column being the bias."""
         try:
-            prob, contrib = self._session.run(self._outputs, {self._input: x})
+            (contrib,) = self._session.run(self._outputs, {self._input: x})
         except Exception as exc:
             raise ModelError(f"onnxruntime failed to run the graph: {exc}") from exc
-        return prob[:, 0], contrib
+        margin = contrib.sum(axis=1, dtype=np.float64)
+        return 1.0 / (1.0 + np.exp(-margin)), contrib

@@ -145,7 +145,7 @@ class SqliteSource:
             )
         path = Path(config.online_store.path)
         if not path.is_absolute():
-            path = Path(config.repo_path) / path
+            path = Path(str(config.repo_path)) / path
         self.path = path
         self.views = tuple(views)
         fvs = _resolve_views(store, self.views)
@@ -234,7 +234,7 @@ class SqliteSource:
             view = self.views[vi]
             nclk = len(view.clocks)
             has_text = self._has_text[vi]
-            out = []
+            out: list[tuple[Any, ...]] = []
             for key, state in view_rows:
                 ek = self._encoders[vi](key)
                 ts = int(np.fmax.reduce(state[:nclk]))

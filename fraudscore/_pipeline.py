@@ -161,7 +161,7 @@ def replay(
     frauds = frame[
         (frame["is_fraud"] == 1) & (frame["label_time"] >= lo) & (frame["label_time"] < hi)
     ]
-    stream: list[tuple[int, int, int, Any]] = []
+    stream: list[tuple[float, int, int, Any]] = []
     for i, tx in enumerate(to_transactions(txs)):
         stream.append((tx.timestamp.timestamp() * 1e6, 1, i, tx))
     for j, row in enumerate(frauds.itertuples(index=False)):

@@ -146,10 +146,10 @@ def simulate_transactions(config: TransactionSimConfig | None = None) -> pd.Data
     inject("stolen_card_spree", cfg.stolen_cards_per_day, (3, 10))
     inject("card_testing", cfg.card_tests_per_day, (4, 9))
 
-    cust, t_s, term, amount, cnp, pattern = (np.concatenate(p) for p in zip(*parts, strict=True))
-    order = np.argsort(t_s, kind="stable")
+    t_all = np.concatenate([p[1] for p in parts])
+    order = np.argsort(t_all, kind="stable")
     cust, t_s, term, amount, cnp, pattern = (
-        a[order] for a in (cust, t_s, term, amount, cnp, pattern)
+        np.concatenate([p[i] for p in parts])[order] for i in range(6)
     )
     m = len(cust)
     start = pd.Timestamp(datetime.fromisoformat(cfg.start), tz="UTC")

@@ -88,13 +88,13 @@ class StateView:
 
     def is_missing(self, state: Array) -> npt.NDArray[np.bool_]:
         """True where the state has never seen an event."""
-        return np.isnan(state[:, : len(self.clocks)]).all(axis=1)  # type: ignore[no-any-return]
+        return np.asarray(np.isnan(state[:, : len(self.clocks)]).all(axis=1))
 
     def is_stale(self, state: Array, t: Array) -> npt.NDArray[np.bool_]:
         """True where the newest clock is older than ``ttl`` at time ``t``."""
         newest = np.fmax.reduce(state[:, : len(self.clocks)], axis=1)
         with np.errstate(invalid="ignore"):
-            return (t - newest) > self._ttl_s  # type: ignore[no-any-return]
+            return np.asarray((t - newest) > self._ttl_s)
 
     def _fresh(self, state: Array, t: Array) -> Array:
         stale = self.is_stale(state, t)

@@ -1,0 +1,79 @@
+"""Evaluation metrics (handbook protocol) and the model-vs-baselines report."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from fraudscore import TrainingError, load_bundle
+from fraudscore._evaluate import (
+    card_precision_at_k,
+    evaluate_transactions,
+    recall_at_fpr,
+    select_test_rows,
+)
+from fraudscore._offline import OfflineFeatures
+
+
+def test_card_precision_drops_cards_detected_on_earlier_days() -> None:
+    """Per day, top-k cards by max score; a card caught on day 1 is not counted again on day 2."""
+    test = pd.DataFrame(
+        {
+            "day": [1, 1, 1, 2, 2, 2],
+            "customer_id": ["a", "b", "c", "a", "b", "c"],
+            "is_fraud": [1, 0, 0, 1, 0, 1],
+        }
+    )
+    scores = np.array([0.9, 0.8, 0.1, 0.95, 0.5, 0.4])
+    # Day 1: top-1 = a (fraud) -> 1.0. Day 2: a dropped; top-1 = b (genuine) -> 0.0.
+    assert card_precision_at_k(test, scores, k=1) == pytest.approx(0.5)
+
+
+def test_recall_at_fpr() -> None:
+    """Recall at 1% FPR is the best TPR whose FPR stays within 1%."""
+    y = np.r_[np.ones(10), np.zeros(200)]
+    s = np.r_[np.linspace(0.9, 0.5, 10), np.linspace(0.0, 0.7, 200)]
+    # 1% of 200 negatives = 2 allowed: the cut sits at the 2nd-highest negative (0.6965),
+    # above which 5 of the 10 positives lie.
+    assert recall_at_fpr(y, s, 0.01) == pytest.approx(0.5)
+    assert recall_at_fpr(y, s, 0.05) == pytest.approx(0.6)
+
+
+def test_known_compromised_cards_are_dropped(offline: OfflineFeatures) -> None:
+    """No test row belongs to a card with a fraud label known before that test day."""
+    frame = offline.frame
+    test = select_test_rows(frame, date(2018, 5, 3), date(2018, 5, 9))
+    first = frame[frame.is_fraud == 1].groupby("customer_id")["label_time"].min()
+    known = test["customer_id"].map(first)
+    assert (known.isna() | (known >= test["day"])).all()
+    assert len(test) < ((frame.timestamp >= "2018-05-03") & (frame.timestamp < "2018-05-10")).sum()
+
+
+def test_report_has_four_metrics_for_model_and_both_baselines(
+    bundle_dir: Path, offline: OfflineFeatures
+) -> None:
+    """evaluate returns the four metrics for the model and each baseline, from one run."""
+    report = evaluate_transactions(
+        load_bundle(bundle_dir), offline.frame, date(2018, 5, 3), date(2018, 5, 9)
+    )
+    assert set(report["models"]) == {
+        "model",
+        "baseline_logistic_regression",
+        "baseline_xgboost_raw_fields",
+    }
+    for metrics in report["models"].values():
+        assert set(metrics) == {
+            "roc_auc",
+            "average_precision",
+            "card_precision_at_100",
+            "recall_at_1pct_fpr",
+        }
+        assert all(0.0 <= v <= 1.0 for v in metrics.values())
+    with pytest.raises(TrainingError, match="after the training end"):
+        evaluate_transactions(
+            load_bundle(bundle_dir), offline.frame, date(2018, 4, 20), date(2018, 4, 25)
+        )

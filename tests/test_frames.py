@@ -1,0 +1,65 @@
+"""Training-frame validation: bring-your-own data gets the same typed errors as events."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from fraudscore import EventValidationError
+from fraudscore._frames import prepare_transactions
+
+
+@pytest.fixture
+def df() -> pd.DataFrame:
+    ts = pd.Timestamp("2018-04-01 10:00", tz="UTC")
+    return pd.DataFrame(
+        {
+            "transaction_id": ["a", "b"],
+            "timestamp": [ts, ts + pd.Timedelta(hours=1)],
+            "customer_id": ["C1", "C2"],
+            "terminal_id": ["T1", "T2"],
+            "amount": [10.0, 20.0],
+            "is_fraud": [0, 1],
+        }
+    )
+
+
+def test_label_time_defaults_to_timestamp_plus_delay(df: pd.DataFrame) -> None:
+    """Without label_time, labels are known 7 days after the transaction."""
+    out = prepare_transactions(df)
+    assert (out["label_time"] - out["timestamp"] == pd.Timedelta(days=7)).all()
+
+
+@pytest.mark.parametrize(
+    ("column", "value", "match"),
+    [
+        ("amount", -1.0, "finite number > 0"),
+        ("amount", np.inf, "finite number > 0"),
+        ("customer_id", "", "non-empty string"),
+        ("is_fraud", 2, "0/1"),
+        ("transaction_id", "a", "unique"),
+    ],
+)
+def test_bad_cell_names_column_row_and_value(
+    df: pd.DataFrame, column: str, value: object, match: str
+) -> None:
+    """A bad value is reported with its column, row and what was expected."""
+    df.loc[1, column] = value
+    with pytest.raises(EventValidationError, match=match) as info:
+        prepare_transactions(df)
+    assert info.value.field == column and "row 1" in str(info.value)
+
+
+def test_naive_timestamps_and_missing_columns_are_refused(df: pd.DataFrame) -> None:
+    """Naive datetimes and missing required columns are refused by name."""
+    with pytest.raises(EventValidationError, match="timezone-aware"):
+        prepare_transactions(df.assign(timestamp=df["timestamp"].dt.tz_localize(None)))
+    with pytest.raises(EventValidationError, match="terminal_id"):
+        prepare_transactions(df.drop(columns=["terminal_id"]))
+
+
+def test_label_before_the_transaction_is_refused(df: pd.DataFrame) -> None:
+    """A label cannot become known before its transaction happened."""
+    with pytest.raises(EventValidationError, match="label_time"):
+        prepare_transactions(df.assign(label_time=df["timestamp"] - pd.Timedelta(seconds=1)))
