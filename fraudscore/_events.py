@@ -9,7 +9,7 @@ from __future__ import annotations
 import ipaddress
 import math
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from fraudscore._errors import EventValidationError
@@ -71,6 +71,8 @@ class Transaction:
     def __post_init__(self) -> None:
         check_id("transaction_id", self.transaction_id)
         check_utc("timestamp", self.timestamp)
+        if self.timestamp.tzinfo is not UTC:  # same instant; fast .timestamp()
+            object.__setattr__(self, "timestamp", self.timestamp.replace(tzinfo=UTC))
         check_id("customer_id", self.customer_id)
         check_id("terminal_id", self.terminal_id)
         amount = self.amount
@@ -111,5 +113,7 @@ class Label:
         check_id("customer_id", self.customer_id)
         check_id("terminal_id", self.terminal_id)
         check_utc("label_time", self.label_time)
+        if self.label_time.tzinfo is not UTC:
+            object.__setattr__(self, "label_time", self.label_time.replace(tzinfo=UTC))
         if type(self.is_fraud) is not bool:
             raise EventValidationError("is_fraud", self.is_fraud, "a bool")

@@ -13,7 +13,7 @@ from typing import Any
 from fraudscore import _transaction
 from fraudscore._errors import BundleError
 from fraudscore._events import Transaction
-from fraudscore._state import Array, StateView
+from fraudscore._state import Array, StateLayout, StateView
 
 __all__ = ["KINDS", "EventKind", "kind_spec"]
 
@@ -23,6 +23,7 @@ class EventKind:
     name: str
     event_type: type
     views: tuple[StateView, ...]
+    layout: StateLayout
     features: tuple[str, ...]
     feature_service: str
     columns: Callable[[Any], dict[str, Array]]
@@ -37,6 +38,7 @@ TRANSACTION = EventKind(
     name="transaction",
     event_type=Transaction,
     views=_transaction.VIEWS,
+    layout=_transaction.LAYOUT,
     features=_transaction.FEATURES,
     feature_service=_transaction.FEATURE_SERVICE,
     columns=_transaction.event_columns,

@@ -45,6 +45,9 @@ class OnnxModel:
             )
         self._input = inputs[0].name
         self._outputs = ["contributions"]
+        # The C++ session's run, without the Python wrapper's per-call argument checks: input
+        # name, dtype and width are fixed and checked above, once.
+        self._run = getattr(self._session, "_sess", self._session).run
         self.n_features = n_features
 
     def run(
@@ -52,7 +55,7 @@ class OnnxModel:
     ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float32]]:
         """Scores ``(N,)`` and contributions ``(N, F+1)``, the last column being the bias."""
         try:
-            (contrib,) = self._session.run(self._outputs, {self._input: x})
+            (contrib,) = self._run(self._outputs, {self._input: x}, None)
         except Exception as exc:
             raise ModelError(f"onnxruntime failed to run the graph: {exc}") from exc
         margin = contrib.sum(axis=1, dtype=np.float64)

@@ -101,7 +101,7 @@ def build_transaction_features(tx: pd.DataFrame) -> OfflineFeatures:
     cols["t"] = t
 
     tx_pos = np.flatnonzero(~is_label)  # stream positions of transactions (in row order)
-    reads: dict[str, tuple[Array, Array]] = {}
+    befores: list[Array] = []
     history: dict[str, pd.DataFrame] = {}
     for view in tx_features.VIEWS:
         keep = np.ones(len(row), bool) if "label" in view.clocks else ~is_label
@@ -117,7 +117,7 @@ def build_transaction_features(tx: pd.DataFrame) -> OfflineFeatures:
         )
         # Map transaction stream positions into this view's kept positions.
         kept_index = np.cumsum(keep) - 1
-        reads[view.name] = view.read(before[kept_index[tx_pos]], t[tx_pos])
+        befores.append(before[kept_index[tx_pos]])
         seq = np.flatnonzero(keep)
         hist = pd.DataFrame(after, columns=list(view.fields))
         for key in view.keys:
@@ -127,7 +127,9 @@ def build_transaction_features(tx: pd.DataFrame) -> OfflineFeatures:
         history[view.name] = hist
 
     tx_cols = {k: v[tx_pos] for k, v in cols.items()}
-    x = tx_features.features(tx_cols, reads)
+    layout = tx_features.LAYOUT
+    acc, clocks, _, _ = layout.read(np.concatenate(befores, axis=1), tx_cols["t"])
+    x = tx_features.features(tx_cols, layout.split(acc, clocks))
     frame = tx.iloc[row[tx_pos]].reset_index(drop=True)
     feats = pd.DataFrame(x, columns=list(tx_features.FEATURES))
     frame = pd.concat([frame, feats.drop(columns=["amount"])], axis=1)

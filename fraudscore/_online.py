@@ -152,6 +152,7 @@ class SqliteSource:
         versioning = bool(getattr(config.registry, "enable_online_feature_view_versioning", False))
         self.tables = [compute_table_id(config.project, fv, versioning) for fv in fvs]
         self._encoders = [KeyEncoder(v.keys) for v in self.views]
+        self._empty_rows = [v.empty(1) for v in self.views]
         self._index = [{f: i for i, f in enumerate(v.fields)} for v in self.views]
         self._local = threading.local()
         conn = self._conn()
@@ -182,6 +183,12 @@ class SqliteSource:
         ]
         self._write_lock = threading.Lock()
 
+    def _cursor(self) -> sqlite3.Cursor:
+        cur: sqlite3.Cursor | None = getattr(self._local, "cursor", None)
+        if cur is None:
+            cur = self._local.cursor = self._conn().cursor()
+        return cur
+
     def _conn(self) -> sqlite3.Connection:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is None:
@@ -199,23 +206,30 @@ class SqliteSource:
         return conn
 
     def read(self, keys: Sequence[Sequence[Key]]) -> list[Array]:
-        out = [v.empty(len(ks)) for v, ks in zip(self.views, keys, strict=True)]
         try:
-            conn = self._conn()
             if all(len(ks) == 1 for ks in keys):  # one event: one statement for every view
-                rows = conn.execute(
-                    self._one, [enc(ks[0]) for enc, ks in zip(self._encoders, keys, strict=True)]
-                ).fetchall()
+                out = [e.copy() for e in self._empty_rows]
+                rows = (
+                    self._cursor()
+                    .execute(
+                        self._one,
+                        [enc(ks[0]) for enc, ks in zip(self._encoders, keys, strict=True)],
+                    )
+                    .fetchall()
+                )
                 for vi, name, raw in rows:
                     out[vi][0, self._index[vi][name]] = decode_value(raw)
                 return out
+            conn = self._conn()
+            out = [v.empty(len(ks)) for v, ks in zip(self.views, keys, strict=True)]
             for vi, (enc, ks) in enumerate(zip(self._encoders, keys, strict=True)):
+                if not ks:
+                    continue
                 index = self._index[vi]
-                state = out[vi]
-                rows_of: dict[bytes, list[int]] = {}
-                for row, k in enumerate(ks):
-                    rows_of.setdefault(enc(k), []).append(row)
-                encoded = list(rows_of)
+                slot: dict[bytes, int] = {}
+                inverse = np.array([slot.setdefault(enc(k), len(slot)) for k in ks], dtype=np.intp)
+                unique = self.views[vi].empty(len(slot))
+                encoded = list(slot)
                 for lo in range(0, len(encoded), 500):
                     chunk = encoded[lo : lo + 500]
                     sql = (
@@ -223,7 +237,8 @@ class SqliteSource:
                         f"WHERE entity_key IN ({','.join('?' * len(chunk))})"
                     )
                     for ek, name, raw in conn.execute(sql, chunk):
-                        state[rows_of[ek], index[name]] = decode_value(raw)
+                        unique[slot[ek], index[name]] = decode_value(raw)
+                out[vi] = unique[inverse]
         except sqlite3.Error as exc:
             raise FeatureStoreError(f"reading the SQLite online store failed: {exc}") from exc
         return out

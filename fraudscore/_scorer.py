@@ -99,15 +99,17 @@ class Scorer:
 
     def _features(
         self, cols: dict[str, Array], states: list[Array]
-    ) -> tuple[Array, list[np.ndarray], list[np.ndarray]]:
-        t = cols["t"]
-        reads = {}
-        missing, stale = [], []
-        for view, state in zip(self._views, states, strict=True):
-            reads[view.name] = view.read(state, t)
-            missing.append(view.is_missing(state))
-            stale.append(view.is_stale(state, t))
-        return self.kind.compute(cols, reads), missing, stale
+    ) -> tuple[Array, np.ndarray, np.ndarray]:
+        layout = self.kind.layout
+        acc, clocks, missing, stale = layout.read(np.concatenate(states, axis=1), cols["t"])
+        return self.kind.compute(cols, layout.split(acc, clocks)), missing, stale
+
+    def _flagged(self, flags: np.ndarray) -> tuple[str, ...]:
+        return (
+            tuple(n for n, f in zip(self._names, flags.tolist(), strict=True) if f)
+            if flags.any()
+            else ()
+        )
 
     def score(
         self,
@@ -127,8 +129,8 @@ class Scorer:
             x[0],
             float(prob[0]),
             contrib[0],
-            [n for n, m in zip(self._names, missing, strict=True) if m[0]],
-            [n for n, s in zip(self._names, stale, strict=True) if s[0]],
+            self._flagged(missing[0]),
+            self._flagged(stale[0]),
             thresholds or self.thresholds,
             self.max_reasons if max_reasons is None else _check_max_reasons(max_reasons),
         )
@@ -158,8 +160,8 @@ class Scorer:
                 x[i],
                 float(prob[i]),
                 contrib[i],
-                [n for n, m in zip(self._names, missing, strict=True) if m[i]],
-                [n for n, s in zip(self._names, stale, strict=True) if s[i]],
+                self._flagged(missing[i]),
+                self._flagged(stale[i]),
                 thr,
                 self.max_reasons,
             )
@@ -172,8 +174,8 @@ class Scorer:
         x: Array,
         score: float,
         contrib: np.ndarray,
-        missing: list[str],
-        stale: list[str],
+        missing: tuple[str, ...],
+        stale: tuple[str, ...],
         thr: Thresholds,
         k: int,
     ) -> ScoreResult:
@@ -195,8 +197,8 @@ class Scorer:
             decision=decision,
             reasons=reasons,
             model_version=self.version,
-            missing_state=tuple(missing),
-            stale_state=tuple(stale),
+            missing_state=missing,
+            stale_state=stale,
         )
 
     # -- recording ---------------------------------------------------------------------------

@@ -21,7 +21,7 @@ from datetime import timedelta
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["Accumulator", "StateView"]
+__all__ = ["Accumulator", "StateLayout", "StateView"]
 
 Array = npt.NDArray[np.float64]
 
@@ -103,18 +103,6 @@ class StateView:
             state[stale] = self.empty(1)[0]
         return state
 
-    def read(self, state: Array, t: Array) -> tuple[Array, Array]:
-        """Accumulators decayed to ``t`` and the clocks, for states read at time ``t``.
-
-        Stale states read as empty. A clock later than ``t`` (an out-of-order read) is not
-        extrapolated: the value is the one at the clock.
-        """
-        state = self._fresh(state, t)
-        nclk = len(self.clocks)
-        clocks = state[:, :nclk]
-        age = np.fmax(t[:, None] - clocks[:, self._acc_clock], 0.0)  # NaN clock -> 0
-        return state[:, nclk:] * np.exp(-age * self._inv_tau), clocks
-
     def update(self, state: Array, clock: str, t: Array, columns: Mapping[str, Array]) -> Array:
         """The state after one event of ``clock`` at ``t`` per row (pure: returns a new array).
 
@@ -139,3 +127,65 @@ class StateView:
         state[:, cols] = state[:, cols] * decay + weights * gain
         state[:, ci] = new_ref
         return state
+
+
+class StateLayout:
+    """Several views' states side by side in one row, read with one set of array operations.
+
+    ``read`` is the only read of state, offline (``n`` = every transaction) and online (``n`` = 1
+    event): the per-call cost online is a dozen numpy operations whatever the number of views.
+    """
+
+    def __init__(self, views: tuple[StateView, ...]) -> None:
+        self.views = views
+        widths = [v.width for v in views]
+        self.offsets = np.r_[0, np.cumsum(widths)].astype(np.intp)
+        self.width = int(self.offsets[-1])
+        self._col_view = np.repeat(np.arange(len(views)), widths)
+        clock_cols, acc_cols, acc_clock, inv_tau, starts = [], [], [], [], []
+        self.clock_slices, self.acc_slices = [], []
+        for v, off in zip(views, self.offsets[:-1].tolist(), strict=True):
+            nclk = len(v.clocks)
+            starts.append(len(clock_cols))
+            self.clock_slices.append(slice(len(clock_cols), len(clock_cols) + nclk))
+            self.acc_slices.append(slice(len(acc_cols), len(acc_cols) + len(v.accumulators)))
+            clock_cols += range(off, off + nclk)
+            acc_cols += range(off + nclk, off + v.width)
+            acc_clock += [off + int(c) for c in v._acc_clock]
+            inv_tau += v._inv_tau.tolist()
+        self._clock_cols = np.array(clock_cols, dtype=np.intp)
+        self._acc_cols = np.array(acc_cols, dtype=np.intp)
+        self._acc_clock = np.array(acc_clock, dtype=np.intp)
+        self._neg_inv_tau = -np.array(inv_tau)
+        self._starts = np.array(starts, dtype=np.intp)
+        self._ttl = np.array([v._ttl_s for v in views])
+        self._empty = np.concatenate([v.empty(1) for v in views], axis=1)
+
+    def empty(self, n: int = 1) -> Array:
+        return np.repeat(self._empty, n, axis=0)
+
+    def read(
+        self, states: Array, t: Array
+    ) -> tuple[Array, Array, npt.NDArray[np.bool_], npt.NDArray[np.bool_]]:
+        """Decayed accumulators, clocks, and per-view missing / stale flags, at times ``t``.
+
+        A view whose state is older than its ttl reads as empty. A clock later than ``t`` (an
+        out-of-order read) is not extrapolated: the value is the one at the clock.
+        """
+        clocks = states[:, self._clock_cols]
+        newest = np.fmax.reduceat(clocks, self._starts, axis=1)
+        missing = np.isnan(newest)
+        stale = (t[:, None] - newest) > self._ttl  # NaN (missing) compares False
+        if stale.any():
+            states = np.where(stale[:, self._col_view], self._empty, states)
+            clocks = states[:, self._clock_cols]
+        age = np.fmax(t[:, None] - states[:, self._acc_clock], 0.0)  # NaN clock -> 0
+        acc = states[:, self._acc_cols] * np.exp(age * self._neg_inv_tau)
+        return acc, clocks, missing, stale
+
+    def split(self, acc: Array, clocks: Array) -> dict[str, tuple[Array, Array]]:
+        """Per view name: its (accumulators, clocks) columns of a ``read``."""
+        return {
+            v.name: (acc[:, a], clocks[:, c])
+            for v, a, c in zip(self.views, self.acc_slices, self.clock_slices, strict=True)
+        }

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from fraudscore._events import CNP_CHANNELS, Transaction
-from fraudscore._state import Accumulator, Array, StateView
+from fraudscore._state import Accumulator, Array, StateLayout, StateView
 
 __all__ = [
     "CATALOGUE",
@@ -76,6 +76,7 @@ CUSTOMER_TERMINAL = StateView(
 )
 
 VIEWS: tuple[StateView, ...] = (CUSTOMER, TERMINAL, CUSTOMER_TERMINAL)
+LAYOUT = StateLayout(VIEWS)
 FEATURE_SERVICE = "transaction_model_v1"
 
 FEATURES: tuple[str, ...] = (
@@ -105,6 +106,7 @@ FEATURES: tuple[str, ...] = (
 RAW_FEATURES: tuple[str, ...] = FEATURES[:4]
 
 _NAN = math.nan
+_WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 
 
 def event_columns(tx: Transaction) -> dict[str, Array]:
@@ -128,7 +130,7 @@ def features(
 ) -> Array:
     """The model's feature matrix ``(n, len(FEATURES))`` from event columns and state reads.
 
-    ``reads[view.name]`` is ``view.read(state_before_event, t)``: only state strictly before the
+    ``reads`` is ``LAYOUT.split`` of ``LAYOUT.read(states_before_event, t)``: only state before the
     event, and only labels known at or before it, ever reach this function.
     """
     t = cols["t"]
@@ -163,7 +165,7 @@ def display(tx: Transaction, values: Mapping[str, float]) -> dict[str, Any]:
     ts = tx.timestamp
     return {
         "time_utc": f"{ts.hour:02d}:{ts.minute:02d}",
-        "weekday": ts.strftime("%A"),
+        "weekday": _WEEKDAYS[ts.weekday()],
         "channel": tx.channel or "unknown",
         "mins_since_last": values["cust_secs_since_last"] / 60.0,
         "days_at_terminal": values["ct_secs_since_last"] / DAY,

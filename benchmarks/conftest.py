@@ -1,0 +1,115 @@
+"""Benchmark fixtures: a realistic store built once, distinct live events, both scoring paths.
+
+Everything is built outside the timed calls. The store holds state as of CUTOFF; benchmarks
+score the events that follow it, cycling through them so that no two consecutive calls repeat.
+"""
+
+from __future__ import annotations
+
+import itertools
+import shutil
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+import xgboost as xgb
+
+from fraudscore import Scorer, Transaction
+from fraudscore._evaluate import default_windows
+from fraudscore._feast import open_store
+from fraudscore._pipeline import (
+    build_store,
+    to_transactions,
+    train_transactions,
+    transaction_features,
+)
+from fraudscore._simulate import TransactionSimConfig, simulate_transactions
+from fraudscore._transaction import FEATURES, LAYOUT, event_columns, features
+
+REPO_TEMPLATE = Path(__file__).resolve().parents[1] / "feature_repo"
+CONFIG = TransactionSimConfig(n_customers=2_000, n_terminals=4_000, n_days=60, seed=11)
+
+
+@pytest.fixture(scope="session")
+def world(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    root = tmp_path_factory.mktemp("bench")
+    data = simulate_transactions(CONFIG)
+    offline = transaction_features(data)
+    frame = offline.frame
+    cutoff = (frame["timestamp"].max() - pd.Timedelta(days=6)).normalize()
+    repo = root / "feature_repo"
+    shutil.copytree(REPO_TEMPLATE, repo, ignore=shutil.ignore_patterns("data", "__pycache__"))
+    build_store(repo, offline, as_of=(cutoff - pd.Timedelta(microseconds=1)).to_pydatetime())
+    train_start, train_end, _, _ = default_windows(frame)
+    trained = train_transactions(frame, train_start, train_end, root / "bundle", offline=offline)
+    live = to_transactions(frame[frame["timestamp"] >= cutoff].head(20_000))
+    return {"root": root, "repo": repo, "bundle": root / "bundle", "trained": trained, "live": live}
+
+
+def cycle(events: list[Any]) -> Callable[[], Any]:
+    it: Iterator[Any] = itertools.cycle(events)
+    return lambda: next(it)
+
+
+class UserPath:
+    """What a user would write without fraudscore: Feast's get_online_features, the onnxmltools
+    conversion of the model, and xgboost pred_contribs for the top-3 reasons."""
+
+    def __init__(self, repo: Path, booster: xgb.Booster) -> None:
+        import onnxmltools
+        import onnxruntime as ort
+        from onnxmltools.convert.common.data_types import FloatTensorType
+
+        self.store = open_store(repo)
+        self.service = self.store.get_feature_service("transaction_model_v1")
+        clf = xgb.XGBClassifier()
+        clf._Booster = booster
+        clf.n_classes_ = 2
+        onx = onnxmltools.convert_xgboost(
+            clf, initial_types=[("input", FloatTensorType([None, len(FEATURES)]))], target_opset=15
+        )
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = 1
+        self.session = ort.InferenceSession(
+            onx.SerializeToString(), options, providers=["CPUExecutionProvider"]
+        )
+        self.booster = booster
+        self.columns = [f"{v.name}__{f}" for v in LAYOUT.views for f in v.fields]
+
+    def score(self, tx: Transaction) -> tuple[float, list[str]]:
+        got = self.store.get_online_features(
+            features=self.service,
+            entity_rows=[{"customer_id": tx.customer_id, "terminal_id": tx.terminal_id}],
+            full_feature_names=True,
+        ).to_dict()
+        state = np.array([[np.nan if got[c][0] is None else got[c][0] for c in self.columns]])
+        state = np.where(
+            np.isnan(state) & ~np.isin(np.arange(LAYOUT.width), LAYOUT._clock_cols), 0.0, state
+        )
+        cols = event_columns(tx)
+        acc, clocks, _, _ = LAYOUT.read(state, cols["t"])
+        x = features(cols, LAYOUT.split(acc, clocks)).astype(np.float32)
+        prob = self.session.run(None, {"input": x})[1]
+        contrib = self.booster.predict(xgb.DMatrix(x), pred_contribs=True)[0, :-1]
+        top = [FEATURES[i] for i in np.argsort(-contrib)[:3] if contrib[i] > 0]
+        return float(prob[0][1] if isinstance(prob, list) else prob[0, 1]), top
+
+
+@pytest.fixture(scope="session")
+def scorer(world: dict[str, Any]) -> Scorer:
+    return Scorer.open(world["bundle"], world["repo"])
+
+
+@pytest.fixture(scope="session")
+def user_path(world: dict[str, Any]) -> UserPath:
+    return UserPath(world["repo"], world["trained"].booster)
+
+
+@pytest.fixture
+def writable_scorer(world: dict[str, Any], tmp_path: Path) -> Scorer:
+    repo = tmp_path / "feature_repo"
+    shutil.copytree(world["repo"], repo)
+    return Scorer.open(world["bundle"], repo)
