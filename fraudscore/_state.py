@@ -142,7 +142,11 @@ class StateLayout:
         self.offsets = np.r_[0, np.cumsum(widths)].astype(np.intp)
         self.width = int(self.offsets[-1])
         self._col_view = np.repeat(np.arange(len(views)), widths)
-        clock_cols, acc_cols, acc_clock, inv_tau, starts = [], [], [], [], []
+        clock_cols: list[int] = []
+        acc_cols: list[int] = []
+        acc_clock: list[int] = []
+        inv_tau: list[float] = []
+        starts: list[int] = []
         self.clock_slices, self.acc_slices = [], []
         for v, off in zip(views, self.offsets[:-1].tolist(), strict=True):
             nclk = len(v.clocks)
