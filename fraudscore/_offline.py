@@ -137,12 +137,6 @@ def build_transaction_features(tx: pd.DataFrame) -> OfflineFeatures:
 
 
 def _columns(tx: pd.DataFrame) -> dict[str, Array]:
-    """The numeric event columns of a prepared frame, as in ``_transaction.event_columns``."""
-    from fraudscore._events import CNP_CHANNELS
-
-    if "channel" in tx.columns:
-        ch = tx["channel"]
-        cnp = np.where(ch.isna(), np.nan, ch.isin(list(CNP_CHANNELS)).astype(np.float64))
-    else:
-        cnp = np.full(len(tx), np.nan)
-    return {"amount": tx["amount"].to_numpy(np.float64), "cnp": cnp.astype(np.float64)}
+    """The numeric event columns of a prepared frame (``t`` is set from the stream)."""
+    channels = tx["channel"].tolist() if "channel" in tx.columns else [None] * len(tx)
+    return tx_features.columns(np.zeros(len(tx)), tx["amount"].to_numpy(np.float64), channels)

@@ -156,6 +156,7 @@ class SqliteSource:
         self._index = [{f: i for i, f in enumerate(v.fields)} for v in self.views]
         self._local = threading.local()
         conn = self._conn()
+        self._has_text = []
         for table in self.tables:
             cols = {r[1] for r in conn.execute(f'PRAGMA table_info("{table}")')}
             if not {"entity_key", "feature_name", "value", "event_ts", "created_ts"} <= cols:
@@ -163,10 +164,7 @@ class SqliteSource:
                     f"online store table {table!r} in {str(path)!r} is missing or has an unknown "
                     f"layout (columns {sorted(cols)}); run `fraudscore apply`"
                 )
-        self._has_text = [
-            "value_text" in {r[1] for r in conn.execute(f'PRAGMA table_info("{t}")')}
-            for t in self.tables
-        ]
+            self._has_text.append("value_text" in cols)
         self._one = " UNION ALL ".join(
             f'SELECT {i}, feature_name, value FROM "{t}" WHERE entity_key = ?'
             for i, t in enumerate(self.tables)

@@ -8,7 +8,7 @@ Everything a transaction model knows about features is defined here, once. The o
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -109,14 +109,15 @@ _NAN = math.nan
 _WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 
 
+def columns(t: Array, amount: Array, channels: Sequence[str | None]) -> dict[str, Array]:
+    """The numeric event columns the features use, for any number of events."""
+    cnp = [_NAN if c is None else float(c in CNP_CHANNELS) for c in channels]
+    return {"t": t, "amount": amount, "cnp": np.array(cnp, dtype=np.float64)}
+
+
 def event_columns(tx: Transaction) -> dict[str, Array]:
     """The numeric columns of one transaction, as 1-row arrays (the online path)."""
-    channel = tx.channel
-    return {
-        "t": np.array([tx.timestamp.timestamp()]),
-        "amount": np.array([float(tx.amount)]),
-        "cnp": np.array([_NAN if channel is None else float(channel in CNP_CHANNELS)]),
-    }
+    return columns(np.array([tx.timestamp.timestamp()]), np.array([float(tx.amount)]), [tx.channel])
 
 
 def _ratio(num: Array, den: Array) -> Array:
