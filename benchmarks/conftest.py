@@ -89,7 +89,7 @@ class UserPath:
         state = np.where(
             np.isnan(state) & ~np.isin(np.arange(LAYOUT.width), LAYOUT._clock_cols), 0.0, state
         )
-        cols = event_columns(tx)
+        cols = event_columns([tx])
         acc, clocks, _, _ = LAYOUT.read(state, cols["t"])
         x = features(cols, LAYOUT.split(acc, clocks)).astype(np.float32)
         prob = self.session.run(None, {"input": x})[1]

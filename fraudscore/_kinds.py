@@ -6,7 +6,7 @@ names. The scorer is written once against :class:`EventKind`; adding a kind adds
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,7 +26,7 @@ class EventKind:
     layout: StateLayout
     features: tuple[str, ...]
     feature_service: str
-    columns: Callable[[Any], dict[str, Array]]
+    columns: Callable[[Sequence[Any]], dict[str, Array]]
     compute: Callable[..., Array]
     display: Callable[[Any, Mapping[str, float]], dict[str, Any]]
     catalogue: dict[str, Any]

@@ -120,7 +120,7 @@ class Scorer:
     ) -> ScoreResult:
         """Score one event from its entities' online state. Never writes."""
         self._check(event)
-        cols = self.kind.columns(event)
+        cols = self.kind.columns((event,))
         states = self.source.read([[k] for k in self._keys(event)])
         x, missing, stale = self._features(cols, states)
         prob, contrib = self.model.run(x.astype(np.float32))
@@ -147,8 +147,7 @@ class Scorer:
             return []
         for event in events:
             self._check(event)
-        per_event = [self.kind.columns(e) for e in events]
-        cols = {k: np.concatenate([c[k] for c in per_event]) for k in per_event[0]}
+        cols = self.kind.columns(events)
         keys = [self._keys(e) for e in events]
         states = self.source.read([[k[i] for k in keys] for i in range(len(self._views))])
         x, missing, stale = self._features(cols, states)
@@ -220,7 +219,7 @@ class Scorer:
             keys = [self._keys(e) for e in events]
             latest = self._read_latest([[k[i] for k in keys] for i in range(len(self._views))])
             for event, ks in zip(events, keys, strict=True):
-                cols = self.kind.columns(event)
+                cols = self.kind.columns((event,))
                 for i, view in enumerate(self._views):
                     latest[i][ks[i]] = view.update(latest[i][ks[i]], "tx", cols["t"], cols)
             self._write(latest)

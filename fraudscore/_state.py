@@ -86,10 +86,6 @@ class StateView:
         state[:, : len(self.clocks)] = np.nan
         return state
 
-    def is_missing(self, state: Array) -> npt.NDArray[np.bool_]:
-        """True where the state has never seen an event."""
-        return np.asarray(np.isnan(state[:, : len(self.clocks)]).all(axis=1))
-
     def is_stale(self, state: Array, t: Array) -> npt.NDArray[np.bool_]:
         """True where the newest clock is older than ``ttl`` at time ``t``."""
         newest = np.fmax.reduce(state[:, : len(self.clocks)], axis=1)
@@ -164,9 +160,6 @@ class StateLayout:
         self._starts = np.array(starts, dtype=np.intp)
         self._ttl = np.array([v._ttl_s for v in views])
         self._empty = np.concatenate([v.empty(1) for v in views], axis=1)
-
-    def empty(self, n: int = 1) -> Array:
-        return np.repeat(self._empty, n, axis=0)
 
     def read(
         self, states: Array, t: Array

@@ -1,8 +1,8 @@
 """Transaction features: state views, request-time features and the reason catalogue.
 
 Everything a transaction model knows about features is defined here, once. The offline pipeline
-(``_offline``) and the online scorer (``_scorer``) both call :func:`event_columns` ->
-``StateView.read`` -> :func:`features`, and ``StateView.update`` to move state forward.
+(``_offline``) and the online scorer (``_scorer``) both go :func:`columns` -> ``LAYOUT.read`` ->
+:func:`features`, and call ``StateView.update`` to move state forward.
 """
 
 from __future__ import annotations
@@ -115,9 +115,13 @@ def columns(t: Array, amount: Array, channels: Sequence[str | None]) -> dict[str
     return {"t": t, "amount": amount, "cnp": np.array(cnp, dtype=np.float64)}
 
 
-def event_columns(tx: Transaction) -> dict[str, Array]:
-    """The numeric columns of one transaction, as 1-row arrays (the online path)."""
-    return columns(np.array([tx.timestamp.timestamp()]), np.array([float(tx.amount)]), [tx.channel])
+def event_columns(txs: Sequence[Transaction]) -> dict[str, Array]:
+    """The numeric columns of validated transactions (the online path; often just one)."""
+    return columns(
+        np.array([tx.timestamp.timestamp() for tx in txs]),
+        np.array([float(tx.amount) for tx in txs]),
+        [tx.channel for tx in txs],
+    )
 
 
 def _ratio(num: Array, den: Array) -> Array:

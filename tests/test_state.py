@@ -101,7 +101,7 @@ def test_state_older_than_ttl_reads_empty_and_restarts() -> None:
 
 
 def test_empty_state_is_missing() -> None:
-    """A never-seen entity is flagged missing; one with an event is not."""
-    assert VIEW.is_missing(VIEW.empty(1))[0]
+    """A never-seen entity is flagged missing; one with an event (even a label) is not."""
+    assert LAYOUT.read(VIEW.empty(1), np.array([5.0]))[2][0, 0]
     s = VIEW.update(VIEW.empty(1), "label", np.array([1.0]), {})
-    assert not VIEW.is_missing(s)[0]
+    assert not LAYOUT.read(s, np.array([5.0]))[2][0, 0]
