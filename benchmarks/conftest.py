@@ -27,7 +27,8 @@ from fraudscore._pipeline import (
     transaction_features,
 )
 from fraudscore._simulate import TransactionSimConfig, simulate_transactions
-from fraudscore._transaction import FEATURES, LAYOUT, event_columns, features
+from fraudscore._state import PY
+from fraudscore._transaction import FEATURES, VIEWS, event_values, features
 
 REPO_TEMPLATE = Path(__file__).resolve().parents[1] / "feature_repo"
 CONFIG = TransactionSimConfig(n_customers=2_000, n_terminals=4_000, n_days=60, seed=11)
@@ -77,7 +78,7 @@ class UserPath:
             onx.SerializeToString(), options, providers=["CPUExecutionProvider"]
         )
         self.booster = booster
-        self.columns = [f"{v.name}__{f}" for v in LAYOUT.views for f in v.fields]
+        self.columns = [[f"{v.name}__{f}" for f in v.fields] for v in VIEWS]
 
     def score(self, tx: Transaction) -> tuple[float, list[str]]:
         got = self.store.get_online_features(
@@ -85,13 +86,17 @@ class UserPath:
             entity_rows=[{"customer_id": tx.customer_id, "terminal_id": tx.terminal_id}],
             full_feature_names=True,
         ).to_dict()
-        state = np.array([[np.nan if got[c][0] is None else got[c][0] for c in self.columns]])
-        state = np.where(
-            np.isnan(state) & ~np.isin(np.arange(LAYOUT.width), LAYOUT._clock_cols), 0.0, state
-        )
-        cols = event_columns([tx])
-        acc, clocks, _, _ = LAYOUT.read(state, cols["t"])
-        x = features(cols, LAYOUT.split(acc, clocks)).astype(np.float32)
+        cols = event_values(tx)
+        reads = {}
+        for view, names in zip(VIEWS, self.columns):
+            stored = [got[c][0] for c in names]
+            state = (
+                view.empty_row()
+                if all(v is None for v in stored)
+                else [float("nan") if v is None else v for v in stored]
+            )
+            reads[view.name] = view.read(state, cols["t"], PY)[0]
+        x = np.array([features(cols, reads, PY)], dtype=np.float32)
         prob = self.session.run(None, {"input": x})[1]
         contrib = self.booster.predict(xgb.DMatrix(x), pred_contribs=True)[0, :-1]
         top = [FEATURES[i] for i in np.argsort(-contrib)[:3] if contrib[i] > 0]

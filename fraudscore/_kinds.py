@@ -6,14 +6,14 @@ names. The scorer is written once against :class:`EventKind`; adding a kind adds
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from fraudscore import _transaction
 from fraudscore._errors import BundleError
 from fraudscore._events import Transaction
-from fraudscore._state import Array, StateLayout, StateView
+from fraudscore._state import StateView
 
 __all__ = ["KINDS", "EventKind", "kind_spec"]
 
@@ -23,11 +23,12 @@ class EventKind:
     name: str
     event_type: type
     views: tuple[StateView, ...]
-    layout: StateLayout
     features: tuple[str, ...]
     feature_service: str
-    columns: Callable[[Sequence[Any]], dict[str, Array]]
-    compute: Callable[..., Array]
+    #: One event's columns as floats.
+    values: Callable[[Any], dict[str, float]]
+    #: ``compute(columns, reads, xp)``: the features, in ``features`` order.
+    compute: Callable[..., list[Any]]
     display: Callable[[Any, Mapping[str, float]], dict[str, Any]]
     catalogue: dict[str, Any]
     decisions: tuple[str, str, str]  # (below review, review, block)
@@ -38,10 +39,9 @@ TRANSACTION = EventKind(
     name="transaction",
     event_type=Transaction,
     views=_transaction.VIEWS,
-    layout=_transaction.LAYOUT,
     features=_transaction.FEATURES,
     feature_service=_transaction.FEATURE_SERVICE,
-    columns=_transaction.event_columns,
+    values=_transaction.event_values,
     compute=_transaction.features,
     display=_transaction.display,
     catalogue=_transaction.CATALOGUE,

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from fraudscore import _transaction as tx_features
-from fraudscore._state import Array, StateView
+from fraudscore._state import NP, Array, StateView
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -68,13 +68,14 @@ def _fold_view(
         ents = ent[sel]
         state = table[ents]
         before[sel] = state
-        new = state
+        new = state.copy()
         labels = is_label[sel]
         for clock, mask in (("tx", ~labels), ("label", labels)):
             if mask.any():
                 idx = np.flatnonzero(mask)
                 sub = {k: v[sel[idx]] for k, v in cols.items()}
-                new[idx] = view.update(state[idx], clock, t[sel[idx]], sub)
+                updated = view.update(list(state[idx].T), clock, t[sel[idx]], sub, NP)
+                new[idx] = np.column_stack(updated)
         table[ents] = new
         after[sel] = new
     return before, after
@@ -101,7 +102,7 @@ def build_transaction_features(tx: pd.DataFrame) -> OfflineFeatures:
     cols["t"] = t
 
     tx_pos = np.flatnonzero(~is_label)  # stream positions of transactions (in row order)
-    befores: list[Array] = []
+    reads: dict[str, list[Array]] = {}
     history: dict[str, pd.DataFrame] = {}
     for view in tx_features.VIEWS:
         keep = np.ones(len(row), bool) if "label" in view.clocks else ~is_label
@@ -117,7 +118,7 @@ def build_transaction_features(tx: pd.DataFrame) -> OfflineFeatures:
         )
         # Map transaction stream positions into this view's kept positions.
         kept_index = np.cumsum(keep) - 1
-        befores.append(before[kept_index[tx_pos]])
+        reads[view.name] = view.read(list(before[kept_index[tx_pos]].T), t[tx_pos], NP)[0]
         seq = np.flatnonzero(keep)
         hist = pd.DataFrame(after, columns=list(view.fields))
         for key in view.keys:
@@ -127,9 +128,7 @@ def build_transaction_features(tx: pd.DataFrame) -> OfflineFeatures:
         history[view.name] = hist
 
     tx_cols = {k: v[tx_pos] for k, v in cols.items()}
-    layout = tx_features.LAYOUT
-    acc, clocks, _, _ = layout.read(np.concatenate(befores, axis=1), tx_cols["t"])
-    x = tx_features.features(tx_cols, layout.split(acc, clocks))
+    x = np.column_stack(tx_features.features(tx_cols, reads, NP))
     frame = tx.iloc[row[tx_pos]].reset_index(drop=True)
     feats = pd.DataFrame(x, columns=list(tx_features.FEATURES))
     frame = pd.concat([frame, feats.drop(columns=["amount"])], axis=1)

@@ -55,7 +55,11 @@ class FeatureSource(Protocol):
         """
         ...
 
-    def write(self, rows: Sequence[Sequence[tuple[Key, Array]]]) -> None:
+    def read_one(self, keys: Sequence[Key]) -> list[list[float]]:
+        """For each view, the stored state of its one key as a list of floats (one event)."""
+        ...
+
+    def write(self, rows: Sequence[Sequence[tuple[Key, Sequence[float]]]]) -> None:
         """Store the given (key, state) rows of each view, atomically where the store allows."""
         ...
 
@@ -152,7 +156,6 @@ class SqliteSource:
         versioning = bool(getattr(config.registry, "enable_online_feature_view_versioning", False))
         self.tables = [compute_table_id(config.project, fv, versioning) for fv in fvs]
         self._encoders = [KeyEncoder(v.keys) for v in self.views]
-        self._empty_rows = [v.empty(1) for v in self.views]
         self._index = [{f: i for i, f in enumerate(v.fields)} for v in self.views]
         self._local = threading.local()
         conn = self._conn()
@@ -203,21 +206,23 @@ class SqliteSource:
             self._local.conn = conn
         return conn
 
+    def read_one(self, keys: Sequence[Key]) -> list[list[float]]:
+        out = [v.empty_row() for v in self.views]
+        index = self._index
+        try:
+            rows = (
+                self._cursor()
+                .execute(self._one, [enc(k) for enc, k in zip(self._encoders, keys, strict=True)])
+                .fetchall()
+            )
+        except sqlite3.Error as exc:
+            raise FeatureStoreError(f"reading the SQLite online store failed: {exc}") from exc
+        for vi, name, raw in rows:
+            out[vi][index[vi][name]] = decode_value(raw)
+        return out
+
     def read(self, keys: Sequence[Sequence[Key]]) -> list[Array]:
         try:
-            if all(len(ks) == 1 for ks in keys):  # one event: one statement for every view
-                out = [e.copy() for e in self._empty_rows]
-                rows = (
-                    self._cursor()
-                    .execute(
-                        self._one,
-                        [enc(ks[0]) for enc, ks in zip(self._encoders, keys, strict=True)],
-                    )
-                    .fetchall()
-                )
-                for vi, name, raw in rows:
-                    out[vi][0, self._index[vi][name]] = decode_value(raw)
-                return out
             conn = self._conn()
             out = [v.empty(len(ks)) for v, ks in zip(self.views, keys, strict=True)]
             for vi, (enc, ks) in enumerate(zip(self._encoders, keys, strict=True)):
@@ -241,7 +246,7 @@ class SqliteSource:
             raise FeatureStoreError(f"reading the SQLite online store failed: {exc}") from exc
         return out
 
-    def write(self, rows: Sequence[Sequence[tuple[Key, Array]]]) -> None:
+    def write(self, rows: Sequence[Sequence[tuple[Key, Sequence[float]]]]) -> None:
         params: list[list[tuple[Any, ...]]] = []
         for vi, view_rows in enumerate(rows):
             view = self.views[vi]
@@ -250,8 +255,9 @@ class SqliteSource:
             out: list[tuple[Any, ...]] = []
             for key, state in view_rows:
                 ek = self._encoders[vi](key)
-                ts = int(np.fmax.reduce(state[:nclk]))
-                for name, x in zip(view.fields, state.tolist(), strict=True):
+                values = [float(x) for x in state]
+                ts = int(max(c for c in values[:nclk] if c == c))
+                for name, x in zip(view.fields, values, strict=True):
                     value = encode_value(x)
                     if has_text:
                         out.append((ek, name, value, None if x != x else repr(x), ts, ts))
@@ -300,7 +306,10 @@ class FeastSource:
             out.append(state)
         return out
 
-    def write(self, rows: Sequence[Sequence[tuple[Key, Array]]]) -> None:
+    def read_one(self, keys: Sequence[Key]) -> list[list[float]]:
+        return [s[0].tolist() for s in self.read([[k] for k in keys])]
+
+    def write(self, rows: Sequence[Sequence[tuple[Key, Sequence[float]]]]) -> None:
         raise FeatureStoreError("FeastSource is read-only; use open_source() to record events")
 
 

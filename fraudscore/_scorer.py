@@ -21,7 +21,7 @@ from fraudscore._kinds import EventKind, kind_spec
 from fraudscore._model import OnnxModel
 from fraudscore._online import FeatureSource, Key, open_source
 from fraudscore._reasons import MAX_REASONS, Reason, ReasonCatalogue
-from fraudscore._state import Array
+from fraudscore._state import PY
 
 __all__ = ["ScoreResult", "Scorer"]
 
@@ -97,19 +97,21 @@ class Scorer:
     def _keys(self, event: object) -> list[Key]:
         return [tuple(getattr(event, k) for k in keys) for keys in self._view_keys]
 
-    def _features(
-        self, cols: dict[str, Array], states: list[Array]
-    ) -> tuple[Array, np.ndarray, np.ndarray]:
-        layout = self.kind.layout
-        acc, clocks, missing, stale = layout.read(np.concatenate(states, axis=1), cols["t"])
-        return self.kind.compute(cols, layout.split(acc, clocks)), missing, stale
-
-    def _flagged(self, flags: np.ndarray) -> tuple[str, ...]:
-        return (
-            tuple(n for n, f in zip(self._names, flags.tolist(), strict=True) if f)
-            if flags.any()
-            else ()
-        )
+    def _row(self, event: Any, states: Sequence[Sequence[float]]) -> tuple[list[float], Any, Any]:
+        """(features, missing views, stale views) of one event, on floats (``PY``)."""
+        cols = self.kind.values(event)
+        t = cols["t"]
+        reads = {}
+        missing: tuple[str, ...] = ()
+        stale: tuple[str, ...] = ()
+        for view, state in zip(self._views, states, strict=True):
+            values, is_missing, is_stale = view.read(state, t, PY)
+            reads[view.name] = values
+            if is_missing:
+                missing += (view.name,)
+            elif is_stale:
+                stale += (view.name,)
+        return self.kind.compute(cols, reads, PY), missing, stale
 
     def score(
         self,
@@ -120,17 +122,15 @@ class Scorer:
     ) -> ScoreResult:
         """Score one event from its entities' online state. Never writes."""
         self._check(event)
-        cols = self.kind.columns((event,))
-        states = self.source.read([[k] for k in self._keys(event)])
-        x, missing, stale = self._features(cols, states)
-        prob, contrib = self.model.run(x.astype(np.float32))
+        x, missing, stale = self._row(event, self.source.read_one(self._keys(event)))
+        prob, contrib = self.model.run(np.array([x], dtype=np.float32))
         return self._result(
             event,
-            x[0],
+            x,
             float(prob[0]),
             contrib[0],
-            self._flagged(missing[0]),
-            self._flagged(stale[0]),
+            missing,
+            stale,
             thresholds or self.thresholds,
             self.max_reasons if max_reasons is None else _check_max_reasons(max_reasons),
         )
@@ -141,36 +141,27 @@ class Scorer:
         """Score many events with one bulk state read and one ONNX batch.
 
         Each result is identical to ``score(event)``: events are scored against the stored state,
-        not against each other.
+        not against each other, and each event's features are computed by the same code.
         """
         if not events:
             return []
         for event in events:
             self._check(event)
-        cols = self.kind.columns(events)
         keys = [self._keys(e) for e in events]
-        states = self.source.read([[k[i] for k in keys] for i in range(len(self._views))])
-        x, missing, stale = self._features(cols, states)
-        prob, contrib = self.model.run(x.astype(np.float32))
+        arrays = self.source.read([[k[i] for k in keys] for i in range(len(self._views))])
+        per_view = [a.tolist() for a in arrays]
+        rows = [self._row(e, [v[i] for v in per_view]) for i, e in enumerate(events)]
+        prob, contrib = self.model.run(np.array([r[0] for r in rows], dtype=np.float32))
         thr = thresholds or self.thresholds
         return [
-            self._result(
-                e,
-                x[i],
-                float(prob[i]),
-                contrib[i],
-                self._flagged(missing[i]),
-                self._flagged(stale[i]),
-                thr,
-                self.max_reasons,
-            )
-            for i, e in enumerate(events)
+            self._result(e, x, float(prob[i]), contrib[i], missing, stale, thr, self.max_reasons)
+            for i, (e, (x, missing, stale)) in enumerate(zip(events, rows, strict=True))
         ]
 
     def _result(
         self,
         event: Any,
-        x: Array,
+        x: list[float],
         score: float,
         contrib: np.ndarray,
         missing: tuple[str, ...],
@@ -185,7 +176,7 @@ class Scorer:
         top = self.catalogue.top((contrib @ self.catalogue.matrix).tolist(), k)
         reasons: tuple[Reason, ...] = ()
         if top:
-            values: dict[str, Any] = dict(zip(self.kind.features, x.tolist(), strict=True))
+            values: dict[str, Any] = dict(zip(self.kind.features, x, strict=True))
             values.update(self.kind.display(event, values))
             reasons = tuple(
                 Reason(self.catalogue.codes[i], self.catalogue.text(i, values), s) for i, s in top
@@ -219,9 +210,9 @@ class Scorer:
             keys = [self._keys(e) for e in events]
             latest = self._read_latest([[k[i] for k in keys] for i in range(len(self._views))])
             for event, ks in zip(events, keys, strict=True):
-                cols = self.kind.columns((event,))
+                cols = self.kind.values(event)
                 for i, view in enumerate(self._views):
-                    latest[i][ks[i]] = view.update(latest[i][ks[i]], "tx", cols["t"], cols)
+                    latest[i][ks[i]] = view.update(latest[i][ks[i]], "tx", cols["t"], cols, PY)
             self._write(latest)
 
     def record_label(self, label: Label) -> None:
@@ -233,26 +224,28 @@ class Scorer:
             raise EventValidationError("label", type(label).__name__, "a Label")
         if not label.is_fraud:
             return
-        t = np.array([label.label_time.timestamp()])
+        t = label.label_time.timestamp()
         keys = [tuple(getattr(label, k) for k in v.keys) for v in self._views]
         with self._lock:
             latest = self._read_latest(
                 [[keys[i]] if i in self._label_views else [] for i in range(len(self._views))]
             )
             for i in self._label_views:
-                latest[i][keys[i]] = self._views[i].update(latest[i][keys[i]], "label", t, {})
+                view = self._views[i]
+                latest[i][keys[i]] = view.update(latest[i][keys[i]], "label", t, {}, PY)
             self._write(latest)
 
-    def _read_latest(self, keys: list[list[Key]]) -> list[dict[Key, Array]]:
-        """Stored state of each distinct key, per view, as 1-row arrays."""
+    def _read_latest(self, keys: list[list[Key]]) -> list[dict[Key, list[float]]]:
+        """Stored state of each distinct key, per view, as lists of floats."""
         unique = [list(dict.fromkeys(ks)) for ks in keys]
-        states = self.source.read(unique)
-        return [
-            {k: states[i][j : j + 1] for j, k in enumerate(unique[i])} for i in range(len(unique))
-        ]
+        if all(len(u) == 1 for u in unique):  # one event: one statement
+            one = self.source.read_one([u[0] for u in unique])
+            return [{u[0]: s} for u, s in zip(unique, one, strict=True)]
+        states = [a.tolist() for a in self.source.read(unique)]
+        return [dict(zip(u, s, strict=True)) for u, s in zip(unique, states, strict=True)]
 
-    def _write(self, latest: list[dict[Key, Array]]) -> None:
-        self.source.write([[(k, s[0]) for k, s in d.items()] for d in latest])
+    def _write(self, latest: list[dict[Key, list[float]]]) -> None:
+        self.source.write([list(d.items()) for d in latest])
 
 
 def _check_max_reasons(k: int) -> int:

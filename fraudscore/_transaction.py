@@ -1,8 +1,8 @@
 """Transaction features: state views, request-time features and the reason catalogue.
 
 Everything a transaction model knows about features is defined here, once. The offline pipeline
-(``_offline``) and the online scorer (``_scorer``) both go :func:`columns` -> ``LAYOUT.read`` ->
-:func:`features`, and call ``StateView.update`` to move state forward.
+(``_offline``, on arrays) and the online scorer (``_scorer``, on floats) both go event columns ->
+``StateView.read`` -> :func:`features`, and call ``StateView.update`` to move state forward.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from fraudscore._events import CNP_CHANNELS, Transaction
-from fraudscore._state import Accumulator, Array, StateLayout, StateView
+from fraudscore._state import Accumulator, Array, StateView
 
 __all__ = [
     "CATALOGUE",
@@ -26,7 +26,8 @@ __all__ = [
     "RAW_FEATURES",
     "TERMINAL",
     "VIEWS",
-    "event_columns",
+    "columns",
+    "event_values",
     "features",
 ]
 
@@ -76,7 +77,6 @@ CUSTOMER_TERMINAL = StateView(
 )
 
 VIEWS: tuple[StateView, ...] = (CUSTOMER, TERMINAL, CUSTOMER_TERMINAL)
-LAYOUT = StateLayout(VIEWS)
 FEATURE_SERVICE = "transaction_model_v1"
 
 FEATURES: tuple[str, ...] = (
@@ -109,60 +109,68 @@ _NAN = math.nan
 _WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 
 
+def card_not_present(channel: str | None) -> float:
+    """1.0 for card-not-present channels, 0.0 for card-present, NaN when not given."""
+    return _NAN if channel is None else float(channel in CNP_CHANNELS)
+
+
 def columns(t: Array, amount: Array, channels: Sequence[str | None]) -> dict[str, Array]:
-    """The numeric event columns the features use, for any number of events."""
-    cnp = [_NAN if c is None else float(c in CNP_CHANNELS) for c in channels]
-    return {"t": t, "amount": amount, "cnp": np.array(cnp, dtype=np.float64)}
+    """The event columns of many events as arrays (the offline pipeline)."""
+    cnp = np.array([card_not_present(c) for c in channels], dtype=np.float64)
+    return {"t": t, "amount": amount, "cnp": cnp}
 
 
-def event_columns(txs: Sequence[Transaction]) -> dict[str, Array]:
-    """The numeric columns of validated transactions (the online path; often just one)."""
-    return columns(
-        np.array([tx.timestamp.timestamp() for tx in txs]),
-        np.array([float(tx.amount) for tx in txs]),
-        [tx.channel for tx in txs],
-    )
+def event_values(tx: Transaction) -> dict[str, float]:
+    """The event columns of one validated transaction as floats (the online path)."""
+    return {
+        "t": tx.timestamp.timestamp(),
+        "amount": float(tx.amount),
+        "cnp": card_not_present(tx.channel),
+    }
 
 
-def _ratio(num: Array, den: Array) -> Array:
-    out = np.full(num.shape, np.nan)
-    np.divide(num, den, out=out, where=den > 0)
-    return out
+_C = CUSTOMER.index
+_K = TERMINAL.index
+_CT = CUSTOMER_TERMINAL.index
 
 
-def features(
-    cols: Mapping[str, Array], reads: Mapping[str, tuple[Array, Array]], out: Array | None = None
-) -> Array:
-    """The model's feature matrix ``(n, len(FEATURES))`` from event columns and state reads.
+def features(cols: Mapping[str, Any], reads: Mapping[str, Sequence[Any]], xp: Any) -> list[Any]:
+    """The model's features, in ``FEATURES`` order, from event columns and state reads.
 
-    ``reads`` is ``LAYOUT.split`` of ``LAYOUT.read(states_before_event, t)``: only state before the
-    event, and only labels known at or before it, ever reach this function.
+    ``reads[view.name]`` is ``view.read(state_before_event, t, xp)[0]``: only state from before
+    the event, and only labels known at or before it, ever reach this function. Values are
+    arrays (``xp = NP``, offline) or floats (``xp = PY``, online).
     """
     t = cols["t"]
     amount = cols["amount"]
-    (c_acc, c_clk) = reads["customer_state"]
-    (t_acc, _) = reads["terminal_state"]
-    (ct_acc, ct_clk) = reads["customer_terminal_state"]
-    n = t.shape[0]
-    if out is None:
-        out = np.empty((n, len(FEATURES)))
-    day_s = np.mod(t, DAY)
-    out[:, 0] = amount
-    out[:, 1] = day_s / HOUR
-    # 1970-01-01 was a Thursday: (days + 3) % 7 is 0 on Monday, 5 and 6 at the weekend.
-    out[:, 2] = (np.mod(np.floor(t / DAY) + 3.0, 7.0) >= 5.0).astype(np.float64)
-    out[:, 3] = cols["cnp"]
-    out[:, 4] = t - c_clk[:, 0]
-    out[:, 5:9] = c_acc[:, 0:4]
-    # Decay-weighted mean amount: amt_k / n_k does not depend on how much both have decayed.
-    out[:, 9:12] = amount[:, None] / _ratio(c_acc[:, 4:7], c_acc[:, 1:4])
-    out[:, 12] = c_acc[:, 7]
-    out[:, 13:15] = t_acc[:, 0:2]
-    out[:, 15:17] = t_acc[:, 3:5]
-    out[:, 17] = t_acc[:, 4] / (t_acc[:, 2] + 1.0)
-    out[:, 18] = ct_acc[:, 0]
-    out[:, 19] = t - ct_clk[:, 0]
-    return out
+    c = reads["customer_state"]
+    k = reads["terminal_state"]
+    ct = reads["customer_terminal_state"]
+    div = xp.div
+    return [
+        amount,
+        (t % DAY) / HOUR,
+        # 1970-01-01 was a Thursday: (days + 3) % 7 is 0 on Monday, 5 and 6 at the weekend.
+        xp.as_float((xp.floor(t / DAY) + 3.0) % 7.0 >= 5.0),
+        cols["cnp"],
+        t - c[_C["tx_ts"]],
+        c[_C["n_1h"]],
+        c[_C["n_1d"]],
+        c[_C["n_7d"]],
+        c[_C["n_30d"]],
+        # Decay-weighted mean amount: amt_k / n_k does not depend on how much both decayed.
+        div(amount, div(c[_C["amt_1d"]], c[_C["n_1d"]])),
+        div(amount, div(c[_C["amt_7d"]], c[_C["n_7d"]])),
+        div(amount, div(c[_C["amt_30d"]], c[_C["n_30d"]])),
+        c[_C["fraud_30d"]],
+        k[_K["n_1d"]],
+        k[_K["n_7d"]],
+        k[_K["fraud_7d"]],
+        k[_K["fraud_30d"]],
+        k[_K["fraud_30d"]] / (k[_K["n_30d"]] + 1.0),
+        ct[_CT["n_30d"]],
+        t - ct[_CT["tx_ts"]],
+    ]
 
 
 def display(tx: Transaction, values: Mapping[str, float]) -> dict[str, Any]:

@@ -75,9 +75,12 @@ def test_fast_reader_equals_get_online_features(
     np.testing.assert_array_equal(a[-1], view.empty(1)[0])
     assert not np.isnan(a[:-1, : len(view.clocks)]).all(axis=1).any()
     # Single-event path (one statement across views) agrees too.
-    one = [[some_keys(offline, i, 1)[0]] for i in range(len(VIEWS))]
-    for x, y in zip(fast.read(one), ref.read(one)):
+    one = [some_keys(offline, i, 1)[0] for i in range(len(VIEWS))]
+    for x, y in zip(fast.read_one(one), ref.read_one(one)):
         np.testing.assert_array_equal(x, y)
+    unknown_one = [tuple(f"nobody-{i}" for i in range(len(v.keys))) for v in VIEWS]
+    for got, v in zip(fast.read_one(unknown_one), VIEWS):
+        np.testing.assert_array_equal(got, v.empty_row())
     # And the raw Feast answer for the unknown key is all None.
     raw = store.get_online_features(
         features=[f"{view.name}:{f}" for f in view.fields],

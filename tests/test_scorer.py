@@ -185,9 +185,9 @@ def test_skew_online_replay_equals_offline_frame(
     scorer = Scorer.open(bundle_dir, repo)
     original = scorer.kind.compute
 
-    def spy(cols, reads, out=None):  # type: ignore[no-untyped-def]
-        x = original(cols, reads, out)
-        captured.append(x.copy())
+    def spy(cols, reads, xp):  # type: ignore[no-untyped-def]
+        x = original(cols, reads, xp)
+        captured.append(np.array(x, dtype=float))
         return x
 
     object.__setattr__(scorer, "kind", replace(scorer.kind, compute=spy))

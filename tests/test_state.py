@@ -1,4 +1,5 @@
-"""Decayed-state update/read: exact against a brute-force sum, freshness by ttl."""
+"""Decayed-state update/read: exact against a brute-force sum, freshness by ttl, and the array
+(offline) and float (online) executions of the same code agree."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fraudscore._state import Accumulator, StateLayout, StateView
+from fraudscore._state import NP, PY, Accumulator, StateView
 
 VIEW = StateView(
     name="v",
@@ -21,13 +22,6 @@ VIEW = StateView(
     ),
     ttl=timedelta(days=30),
 )
-LAYOUT = StateLayout((VIEW,))
-
-
-def read(state: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    acc, clocks, _, _ = LAYOUT.read(state, t)
-    return acc, clocks
-
 
 events = st.lists(
     st.tuples(
@@ -40,6 +34,13 @@ events = st.lists(
 )
 
 
+def fold(evs: list[tuple[float, float, bool]]) -> list[float]:
+    state = VIEW.empty_row()
+    for t, amount, is_label in evs:
+        state = VIEW.update(state, "label" if is_label else "tx", t, {"amount": amount}, PY)
+    return state
+
+
 @settings(max_examples=60, deadline=None)
 @given(events, st.floats(0, 86400))
 def test_fold_equals_brute_force_decayed_sums(
@@ -47,61 +48,77 @@ def test_fold_equals_brute_force_decayed_sums(
 ) -> None:
     """Folding events one by one and reading later equals sum(w * exp(-(t - t_j) / tau))."""
     evs = sorted(evs)
-    state = VIEW.empty(1)
-    for t, amount, is_label in evs:
-        clock = "label" if is_label else "tx"
-        state = VIEW.update(state, clock, np.array([t]), {"amount": np.array([amount])})
     t_read = evs[-1][0] + after
-    acc, clocks = read(state, np.array([t_read]))
+    values, missing, stale = VIEW.read(fold(evs), t_read, PY)
     txs = [(t, a) for t, a, lab in evs if not lab]
     labels = [t for t, _, lab in evs if lab]
     expect_n = sum(np.exp(-(t_read - t) / 3600.0) for t, _ in txs)
     expect_amt = sum(a * np.exp(-(t_read - t) / 86400.0) for t, a in txs)
     expect_fraud = sum(np.exp(-(t_read - t) / (7 * 86400.0)) for t in labels)
-    np.testing.assert_allclose(acc[0], [expect_n, expect_amt, expect_fraud], rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(
+        values[2:], [expect_n, expect_amt, expect_fraud], rtol=1e-9, atol=1e-12
+    )
     if txs:
-        assert clocks[0, 0] == max(t for t, _ in txs)
+        assert values[0] == max(t for t, _ in txs)
     else:
-        assert np.isnan(clocks[0, 0])
+        assert np.isnan(values[0])
+    assert not missing and not stale
 
 
-@settings(max_examples=30, deadline=None)
-@given(events)
-def test_vectorised_update_equals_row_by_row(evs: list[tuple[float, float, bool]]) -> None:
-    """Updating many rows at once gives the same states as updating each row alone."""
-    ts = np.array([e[0] for e in evs])
-    amounts = np.array([e[1] for e in evs])
-    base = VIEW.empty(len(evs))
-    together = VIEW.update(base, "tx", ts, {"amount": amounts})
-    for i in range(len(evs)):
-        alone = VIEW.update(VIEW.empty(1), "tx", ts[i : i + 1], {"amount": amounts[i : i + 1]})
-        np.testing.assert_array_equal(alone[0], together[i])
+@settings(max_examples=40, deadline=None)
+@given(st.lists(events, min_size=1, max_size=6), st.floats(0, 40 * 86400))
+def test_array_execution_equals_float_execution(
+    streams: list[list[tuple[float, float, bool]]], t_read: float
+) -> None:
+    """Updating and reading many entities as arrays (NP) equals doing each alone on floats (PY)."""
+    streams = [sorted(s) for s in streams]
+    longest = max(len(s) for s in streams)
+    state = list(VIEW.empty(len(streams)).T)
+    for r in range(longest):
+        for clock in ("tx", "label"):
+            rows = [
+                i for i, s in enumerate(streams) if r < len(s) and s[r][2] == (clock == "label")
+            ]
+            if not rows:
+                continue
+            idx = np.array(rows)
+            sub = [col[idx] for col in state]
+            t = np.array([streams[i][r][0] for i in rows])
+            amount = np.array([streams[i][r][1] for i in rows])
+            new = VIEW.update(sub, clock, t, {"amount": amount}, NP)
+            for col, upd in zip(state, new):
+                col[idx] = upd
+    t_all = np.full(len(streams), t_read)
+    arrays, missing, stale = VIEW.read(state, t_all, NP)
+    for i, s in enumerate(streams):
+        floats, m, st_ = VIEW.read(fold(s), t_read, PY)
+        np.testing.assert_allclose([a[i] for a in arrays], floats, rtol=1e-12, atol=1e-300)
+        assert bool(missing[i]) == m and bool(stale[i]) == st_
 
 
 def test_out_of_order_event_is_folded_exactly() -> None:
     """An event older than the state's clock adds its decayed weight without moving the clock."""
-    s = VIEW.update(VIEW.empty(1), "tx", np.array([7200.0]), {"amount": np.array([1.0])})
-    s = VIEW.update(s, "tx", np.array([3600.0]), {"amount": np.array([1.0])})
-    assert s[0, 0] == 7200.0
-    acc, _ = read(s, np.array([7200.0]))
-    np.testing.assert_allclose(acc[0, 0], 1.0 + np.exp(-1.0))
+    s = VIEW.update(VIEW.empty_row(), "tx", 7200.0, {"amount": 1.0}, PY)
+    s = VIEW.update(s, "tx", 3600.0, {"amount": 1.0}, PY)
+    assert s[0] == 7200.0
+    values, _, _ = VIEW.read(s, 7200.0, PY)
+    np.testing.assert_allclose(values[2], 1.0 + np.exp(-1.0))
 
 
 def test_state_older_than_ttl_reads_empty_and_restarts() -> None:
     """Past the ttl, state reads as no history, is flagged stale, and an update starts afresh."""
-    s = VIEW.update(VIEW.empty(1), "tx", np.array([0.0]), {"amount": np.array([50.0])})
-    later = np.array([31 * 86400.0])
-    assert VIEW.is_stale(s, later)[0]
-    assert not VIEW.is_stale(s, np.array([29 * 86400.0]))[0]
-    acc, clocks = read(s, later)
-    assert np.isnan(clocks[0]).all() and (acc == 0).all()
-    s2 = VIEW.update(s, "tx", later, {"amount": np.array([5.0])})
-    acc2, _ = read(s2, later)
-    np.testing.assert_allclose(acc2[0], [1.0, 5.0, 0.0])
+    s = VIEW.update(VIEW.empty_row(), "tx", 0.0, {"amount": 50.0}, PY)
+    later = 31 * 86400.0
+    values, missing, stale = VIEW.read(s, later, PY)
+    assert stale and not missing
+    assert np.isnan(values[:2]).all() and values[2:] == [0.0, 0.0, 0.0]
+    assert not VIEW.read(s, 29 * 86400.0, PY)[2]
+    s2 = VIEW.update(s, "tx", later, {"amount": 5.0}, PY)
+    np.testing.assert_allclose(VIEW.read(s2, later, PY)[0][2:], [1.0, 5.0, 0.0])
 
 
 def test_empty_state_is_missing() -> None:
     """A never-seen entity is flagged missing; one with an event (even a label) is not."""
-    assert LAYOUT.read(VIEW.empty(1), np.array([5.0]))[2][0, 0]
-    s = VIEW.update(VIEW.empty(1), "label", np.array([1.0]), {})
-    assert not LAYOUT.read(s, np.array([5.0]))[2][0, 0]
+    assert VIEW.read(VIEW.empty_row(), 5.0, PY)[1]
+    s = VIEW.update(VIEW.empty_row(), "label", 1.0, {}, PY)
+    assert not VIEW.read(s, 5.0, PY)[1]
