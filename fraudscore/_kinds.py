@@ -29,7 +29,7 @@ class EventKind:
     values: Callable[[Any], dict[str, float]]
     #: ``compute(columns, reads, xp)``: the features, in ``features`` order.
     compute: Callable[..., list[Any]]
-    display: Callable[[Any, Mapping[str, float]], dict[str, Any]]
+    display: Mapping[str, Callable[[Any, Mapping[str, Any]], Any]]
     catalogue: dict[str, Any]
     decisions: tuple[str, str, str]  # (below review, review, block)
     label_keys: tuple[str, ...]  # fields of the label event that key the views
@@ -43,7 +43,7 @@ TRANSACTION = EventKind(
     feature_service=_transaction.FEATURE_SERVICE,
     values=_transaction.event_values,
     compute=_transaction.features,
-    display=_transaction.display,
+    display=_transaction.DISPLAY,
     catalogue=_transaction.CATALOGUE,
     decisions=("approve", "review", "decline"),
     label_keys=("customer_id", "terminal_id"),

@@ -101,6 +101,18 @@ def decode_value(raw: bytes) -> float:
     return _NAN if which is None else float(getattr(v, which))
 
 
+_NULL_AS_DOUBLE = b")" + struct.pack("<d", _NAN)
+
+
+def decode_values(raws: Sequence[bytes]) -> list[float]:
+    """Many stored values at once: one unpack when all are doubles or null (the usual case)."""
+    blob = b"".join([r or _NULL_AS_DOUBLE for r in raws])
+    n = len(raws)
+    if len(blob) == 9 * n and blob[::9] == b")" * n:
+        return list(struct.unpack("<" + "xd" * n, blob))
+    return [decode_value(r) for r in raws]
+
+
 def encode_value(x: float) -> bytes:
     """A float as Feast stores it: a serialized ``ValueProto(double_val=x)``, null for NaN."""
     return b"" if x != x else b")" + struct.pack("<d", x)
@@ -217,8 +229,8 @@ class SqliteSource:
             )
         except sqlite3.Error as exc:
             raise FeatureStoreError(f"reading the SQLite online store failed: {exc}") from exc
-        for vi, name, raw in rows:
-            out[vi][index[vi][name]] = decode_value(raw)
+        for (vi, name, _), x in zip(rows, decode_values([r[2] for r in rows]), strict=True):
+            out[vi][index[vi][name]] = x
         return out
 
     def read(self, keys: Sequence[Sequence[Key]]) -> list[Array]:
@@ -233,14 +245,18 @@ class SqliteSource:
                 inverse = np.array([slot.setdefault(enc(k), len(slot)) for k in ks], dtype=np.intp)
                 unique = self.views[vi].empty(len(slot))
                 encoded = list(slot)
+                rows = []
                 for lo in range(0, len(encoded), 500):
                     chunk = encoded[lo : lo + 500]
                     sql = (
                         f'SELECT entity_key, feature_name, value FROM "{self.tables[vi]}" '
                         f"WHERE entity_key IN ({','.join('?' * len(chunk))})"
                     )
-                    for ek, name, raw in conn.execute(sql, chunk):
-                        unique[slot[ek], index[name]] = decode_value(raw)
+                    rows += conn.execute(sql, chunk).fetchall()
+                if rows:
+                    at_row = [slot[r[0]] for r in rows]
+                    at_col = [index[r[1]] for r in rows]
+                    unique[at_row, at_col] = decode_values([r[2] for r in rows])
                 out[vi] = unique[inverse]
         except sqlite3.Error as exc:
             raise FeatureStoreError(f"reading the SQLite online store failed: {exc}") from exc

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import string
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,7 +17,7 @@ import numpy as np
 
 from fraudscore._errors import BundleError
 
-__all__ = ["MAX_REASONS", "Reason", "ReasonCatalogue"]
+__all__ = ["MAX_REASONS", "Reason", "ReasonCatalogue", "TemplateValues"]
 
 MAX_REASONS = 4
 
@@ -29,6 +29,29 @@ class Reason:
     code: str
     text: str
     contribution: float
+
+
+class TemplateValues(dict[str, Any]):
+    """Feature values for templates; display values are computed on first use."""
+
+    __slots__ = ("_display", "_event")
+
+    def __init__(
+        self,
+        values: Mapping[str, Any],
+        event: Any,
+        display: Mapping[str, Callable[[Any, Mapping[str, Any]], Any]],
+    ) -> None:
+        super().__init__(values)
+        self._event = event
+        self._display = display
+
+    def __missing__(self, key: str) -> Any:
+        make = self._display.get(key)
+        if make is None:
+            raise KeyError(key)
+        value = self[key] = make(self._event, self)
+        return value
 
 
 def _fields(template: str) -> tuple[str, ...]:
@@ -72,17 +95,18 @@ class ReasonCatalogue:
 
     def top(self, code_sums: Sequence[float], k: int) -> list[tuple[int, float]]:
         """Indices and sums of the ``k`` codes with the largest positive sums."""
-        ranked = sorted(
-            ((s, i) for i, s in enumerate(code_sums) if s > 0.0),
-            key=lambda p: (-p[0], self.codes[p[1]]),
-        )
-        return [(i, s) for s, i in ranked[:k]]
+        # Codes are sorted by name, so ordering by index breaks ties by code.
+        ranked = sorted([(-s, i) for i, s in enumerate(code_sums) if s > 0.0])
+        return [(i, -s) for s, i in ranked[:k]]
 
     def text(self, index: int, values: Mapping[str, Any]) -> str:
         """The code's sentence, or its fallback when a value it needs is missing (NaN)."""
         template, names, fallback = self._templates[index]
         for name in names:
-            v = values.get(name)
+            try:
+                v = values[name]
+            except KeyError:
+                v = None
             if v is None or (isinstance(v, float) and math.isnan(v)):
                 template = fallback
                 break

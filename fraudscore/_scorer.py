@@ -9,6 +9,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
+from operator import attrgetter
 from pathlib import Path
 from typing import Any
 
@@ -20,10 +21,12 @@ from fraudscore._events import Label
 from fraudscore._kinds import EventKind, kind_spec
 from fraudscore._model import OnnxModel
 from fraudscore._online import FeatureSource, Key, open_source
-from fraudscore._reasons import MAX_REASONS, Reason, ReasonCatalogue
+from fraudscore._reasons import MAX_REASONS, Reason, ReasonCatalogue, TemplateValues
 from fraudscore._state import PY
 
 __all__ = ["ScoreResult", "Scorer"]
+
+_READ_CHUNK = 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,7 +78,8 @@ class Scorer:
         self.version = bundle.version
         self._views = self.kind.views
         self._names = [v.name for v in self._views]
-        self._view_keys = [v.keys for v in self._views]
+        self._getters = [attrgetter(*v.keys) for v in self._views]
+        self._single_key = [len(v.keys) == 1 for v in self._views]
         self._label_views = [i for i, v in enumerate(self._views) if "label" in v.clocks]
         self._lock = threading.Lock()
 
@@ -95,7 +99,10 @@ class Scorer:
             )
 
     def _keys(self, event: object) -> list[Key]:
-        return [tuple(getattr(event, k) for k in keys) for keys in self._view_keys]
+        return [
+            (g(event),) if single else g(event)
+            for g, single in zip(self._getters, self._single_key, strict=True)
+        ]
 
     def _row(self, event: Any, states: Sequence[Sequence[float]]) -> tuple[list[float], Any, Any]:
         """(features, missing views, stale views) of one event, on floats (``PY``)."""
@@ -128,7 +135,7 @@ class Scorer:
             event,
             x,
             float(prob[0]),
-            contrib[0],
+            (contrib[0] @ self.catalogue.matrix).tolist(),
             missing,
             stale,
             thresholds or self.thresholds,
@@ -147,15 +154,30 @@ class Scorer:
             return []
         for event in events:
             self._check(event)
-        keys = [self._keys(e) for e in events]
-        arrays = self.source.read([[k[i] for k in keys] for i in range(len(self._views))])
-        per_view = [a.tolist() for a in arrays]
-        rows = [self._row(e, [v[i] for v in per_view]) for i, e in enumerate(events)]
-        prob, contrib = self.model.run(np.array([r[0] for r in rows], dtype=np.float32))
+        # State is read in chunks, and few objects outlive a chunk (one matrix, flags that are
+        # mostly the empty tuple): a batch that kept every key and row alive set off full
+        # garbage collections that cost more than the scoring itself.
+        x = np.empty((len(events), len(self.kind.features)))
+        missing, stale = [], []
+        for lo in range(0, len(events), _READ_CHUNK):
+            chunk = events[lo : lo + _READ_CHUNK]
+            keys = [self._keys(e) for e in chunk]
+            one = len(chunk) == 1  # a batch of one reads like score(): one statement
+            arrays = [] if one else self.source.read([list(k) for k in zip(*keys, strict=True)])
+            for i, event in enumerate(chunk):
+                states = self.source.read_one(keys[0]) if one else [a[i].tolist() for a in arrays]
+                x[lo + i], m, s = self._row(event, states)
+                missing.append(m)
+                stale.append(s)
+        prob, contrib = self.model.run(x.astype(np.float32))
+        sums = contrib @ self.catalogue.matrix
         thr = thresholds or self.thresholds
+        k = self.max_reasons
         return [
-            self._result(e, x, float(prob[i]), contrib[i], missing, stale, thr, self.max_reasons)
-            for i, (e, (x, missing, stale)) in enumerate(zip(events, rows, strict=True))
+            self._result(
+                e, x[i].tolist(), float(prob[i]), sums[i].tolist(), missing[i], stale[i], thr, k
+            )
+            for i, e in enumerate(events)
         ]
 
     def _result(
@@ -163,7 +185,7 @@ class Scorer:
         event: Any,
         x: list[float],
         score: float,
-        contrib: np.ndarray,
+        code_sums: list[float],
         missing: tuple[str, ...],
         stale: tuple[str, ...],
         thr: Thresholds,
@@ -173,11 +195,11 @@ class Scorer:
         decision = (
             labels[2] if score >= thr.block else labels[1] if score >= thr.review else labels[0]
         )
-        top = self.catalogue.top((contrib @ self.catalogue.matrix).tolist(), k)
+        top = self.catalogue.top(code_sums, k)
         reasons: tuple[Reason, ...] = ()
         if top:
-            values: dict[str, Any] = dict(zip(self.kind.features, x, strict=True))
-            values.update(self.kind.display(event, values))
+            named = dict(zip(self.kind.features, x, strict=True))
+            values = TemplateValues(named, event, self.kind.display)
             reasons = tuple(
                 Reason(self.catalogue.codes[i], self.catalogue.text(i, values), s) for i, s in top
             )

@@ -8,7 +8,7 @@ Everything a transaction model knows about features is defined here, once. The o
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -173,21 +173,20 @@ def features(cols: Mapping[str, Any], reads: Mapping[str, Sequence[Any]], xp: An
     ]
 
 
-def display(tx: Transaction, values: Mapping[str, float]) -> dict[str, Any]:
-    """Extra, human-friendly values for reason templates (computed only for shown reasons)."""
-    ts = tx.timestamp
-    return {
-        "time_utc": f"{ts.hour:02d}:{ts.minute:02d}",
-        "weekday": _WEEKDAYS[ts.weekday()],
-        "channel": tx.channel or "unknown",
-        "mins_since_last": values["cust_secs_since_last"] / 60.0,
-        "days_at_terminal": values["ct_secs_since_last"] / DAY,
-    }
+#: Extra, human-friendly values for reason templates: name -> f(event, feature values). Each is
+#: computed only when a shown reason's template uses it.
+DISPLAY: dict[str, Callable[[Transaction, Mapping[str, Any]], Any]] = {
+    "time_utc": lambda tx, _: f"{tx.timestamp.hour:02d}:{tx.timestamp.minute:02d}",
+    "weekday": lambda tx, _: _WEEKDAYS[tx.timestamp.weekday()],
+    "channel": lambda tx, _: tx.channel or "unknown",
+    "mins_since_last": lambda _, v: v["cust_secs_since_last"] / 60.0,
+    "days_at_terminal": lambda _, v: v["ct_secs_since_last"] / DAY,
+}
 
 
 #: Versioned reason catalogue: code -> features it covers, template, fallback when a value in
 #: the template is missing (no history). Templates are ``str.format`` strings over feature values
-#: and :func:`display` values.
+#: and ``DISPLAY`` values.
 CATALOGUE: dict[str, Any] = {
     "version": "transaction-reasons/1",
     "codes": {

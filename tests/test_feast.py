@@ -153,3 +153,17 @@ def test_layout_mismatch_is_refused(built_repo: Path) -> None:
     other = replace(VIEWS[0], accumulators=VIEWS[0].accumulators[:-1])
     with pytest.raises(FeatureStoreError, match="expects"):
         SqliteSource(store, (other,))
+
+
+def test_bulk_decoding_equals_one_by_one() -> None:
+    """decode_values gives decode_value's answers, for doubles, nulls and other value types."""
+    from fraudscore._online import decode_values
+
+    doubles = [encode_value(x) for x in (1.5, float("nan"), -2.0, 1e300)]
+    mixed = [
+        *doubles,
+        Value(float_val=2.5).SerializeToString(),
+        Value(int64_val=7).SerializeToString(),
+    ]
+    for raws in (doubles, mixed, []):
+        np.testing.assert_array_equal(decode_values(raws), [decode_value(r) for r in raws])
