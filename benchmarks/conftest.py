@@ -22,9 +22,9 @@ from fraudscore._evaluate import default_windows
 from fraudscore._feast import open_store
 from fraudscore._pipeline import (
     build_store,
-    to_transactions,
-    train_transactions,
-    transaction_features,
+    offline_features,
+    to_events,
+    train_model,
 )
 from fraudscore._simulate import TransactionSimConfig, simulate_transactions
 from fraudscore._state import PY
@@ -38,15 +38,15 @@ CONFIG = TransactionSimConfig(n_customers=2_000, n_terminals=4_000, n_days=60, s
 def world(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     root = tmp_path_factory.mktemp("bench")
     data = simulate_transactions(CONFIG)
-    offline = transaction_features(data)
+    offline = offline_features(data)
     frame = offline.frame
     cutoff = (frame["timestamp"].max() - pd.Timedelta(days=6)).normalize()
     repo = root / "feature_repo"
     shutil.copytree(REPO_TEMPLATE, repo, ignore=shutil.ignore_patterns("data", "__pycache__"))
     build_store(repo, offline, as_of=(cutoff - pd.Timedelta(microseconds=1)).to_pydatetime())
     train_start, train_end, _, _ = default_windows(frame)
-    trained = train_transactions(frame, train_start, train_end, root / "bundle", offline=offline)
-    live = to_transactions(frame[frame["timestamp"] >= cutoff].head(20_000))
+    trained = train_model(frame, train_start, train_end, root / "bundle", offline=offline)
+    live = to_events(frame[frame["timestamp"] >= cutoff].head(20_000))
     return {"root": root, "repo": repo, "bundle": root / "bundle", "trained": trained, "live": live}
 
 

@@ -95,12 +95,12 @@ def simulate(
 def apply(repo: str, data: str | None) -> None:
     """Register the Feast repo (`feast apply`), optionally writing its sources from --data."""
     from fraudscore._feast import apply_repo, write_sources
-    from fraudscore._pipeline import read_events, transaction_features
+    from fraudscore._pipeline import offline_features, read_events
 
     def go() -> list[str]:
         if data:
             with step("building state history from the event stream"):
-                write_sources(repo, transaction_features(read_events(data)).history)
+                write_sources(repo, offline_features(read_events(data)).history)
         with step("feast apply"):
             return apply_repo(repo)
 
@@ -128,15 +128,13 @@ def materialize(repo: str, start_s: str, end_s: str | None) -> None:
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False))
 def train(data: str, train_start: date, train_end: date, out_dir: str) -> None:
     """Train on [train-start, train-end] (inclusive days) and write an ONNX bundle."""
-    from fraudscore._pipeline import read_events, train_transactions, transaction_features
+    from fraudscore._pipeline import offline_features, read_events, train_model
 
     def go() -> Any:
         with step("building features from the whole history"):
-            offline = transaction_features(read_events(data))
+            offline = offline_features(read_events(data))
         with step("training XGBoost and exporting ONNX"):
-            return train_transactions(
-                offline.frame, train_start, train_end, out_dir, offline=offline
-            )
+            return train_model(offline.frame, train_start, train_end, out_dir, offline=offline)
 
     trained = _run(go)
     m = trained.bundle.manifest
@@ -192,7 +190,7 @@ def score(
 ) -> None:
     """Score transactions (from --data or --event) against the online store. Writes nothing."""
     from fraudscore._events import Transaction
-    from fraudscore._pipeline import read_events, to_transactions
+    from fraudscore._pipeline import read_events, to_events
     from fraudscore._scorer import Scorer
 
     def go() -> None:
@@ -202,7 +200,7 @@ def score(
             fields["timestamp"] = datetime.fromisoformat(fields["timestamp"])
             events = [Transaction(**fields)]
         elif data:
-            events = to_transactions(read_events(data).head(limit))
+            events = to_events(read_events(data).head(limit))
         else:
             raise click.UsageError("give --data or --event")
         for event in events:
@@ -284,9 +282,9 @@ def run_demo(
     from fraudscore._pipeline import (
         build_store,
         evaluate_file,
+        offline_features,
         replay,
-        train_transactions,
-        transaction_features,
+        train_model,
     )
     from fraudscore._scorer import Scorer
     from fraudscore._simulate import TransactionSimConfig, simulate_transactions
@@ -309,7 +307,7 @@ def run_demo(
         f"({', '.join(f'{k}: {v}' for k, v in patterns.items() if k != 'none')})"
     )
     with step("folding the history into features and state (offline pipeline)"):
-        offline = transaction_features(data)
+        offline = offline_features(data)
     frame = offline.frame
     train_start, train_end, test_start, test_end = default_windows(frame)
     live_start = pd.Timestamp(frame["timestamp"].max().normalize())
@@ -319,7 +317,7 @@ def run_demo(
         )
     bundle = work / "bundle"
     with step(f"training on {train_start}..{train_end}, exporting ONNX"):
-        trained = train_transactions(data, train_start, train_end, bundle, offline=offline)
+        trained = train_model(data, train_start, train_end, bundle, offline=offline)
     with step(f"evaluating on {test_start}..{test_end} against two baselines"):
         report = evaluate_file(bundle, data, test_start, test_end, offline=offline)
     print_metrics(report)

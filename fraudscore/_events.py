@@ -14,7 +14,7 @@ from typing import Any
 
 from fraudscore._errors import EventValidationError
 
-__all__ = ["CHANNELS", "CNP_CHANNELS", "Label", "Transaction"]
+__all__ = ["CHANNELS", "CNP_CHANNELS", "Label", "Login", "Transaction"]
 
 #: Accepted values of ``Transaction.channel``; ``online`` and ``moto`` are card-not-present.
 CHANNELS = frozenset({"pos", "online", "atm", "moto"})
@@ -35,6 +35,15 @@ def check_utc(name: str, value: Any) -> None:
         raise EventValidationError(
             name, value, "a timezone-aware UTC datetime (use tzinfo=timezone.utc)"
         )
+
+
+def set_utc(event: object, name: str) -> None:
+    """Check ``event.name`` is a UTC datetime and store it with ``datetime.UTC`` as its tzinfo:
+    the same instant, but ``.timestamp()`` is fast (a pytz or zoneinfo UTC costs ~25 µs)."""
+    value = getattr(event, name)
+    check_utc(name, value)
+    if value.tzinfo is not UTC:
+        object.__setattr__(event, name, value.replace(tzinfo=UTC))
 
 
 def check_upper_code(name: str, value: Any, length: int, what: str) -> None:
@@ -70,9 +79,7 @@ class Transaction:
 
     def __post_init__(self) -> None:
         check_id("transaction_id", self.transaction_id)
-        check_utc("timestamp", self.timestamp)
-        if self.timestamp.tzinfo is not UTC:  # same instant; fast .timestamp()
-            object.__setattr__(self, "timestamp", self.timestamp.replace(tzinfo=UTC))
+        set_utc(self, "timestamp")
         check_id("customer_id", self.customer_id)
         check_id("terminal_id", self.terminal_id)
         amount = self.amount
@@ -112,8 +119,60 @@ class Label:
         check_id("transaction_id", self.transaction_id)
         check_id("customer_id", self.customer_id)
         check_id("terminal_id", self.terminal_id)
-        check_utc("label_time", self.label_time)
-        if self.label_time.tzinfo is not UTC:
-            object.__setattr__(self, "label_time", self.label_time.replace(tzinfo=UTC))
+        set_utc(self, "label_time")
         if type(self.is_fraud) is not bool:
             raise EventValidationError("is_fraud", self.is_fraud, "a bool")
+
+
+def _check_finite(name: str, value: Any, lo: float, hi: float) -> None:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not (math.isfinite(value) and lo <= value <= hi)
+    ):
+        raise EventValidationError(name, value, f"a finite number in [{lo:g}, {hi:g}]")
+
+
+@dataclass(frozen=True, slots=True)
+class Login:
+    """A login attempt, scored after the password check (``success``: were the credentials right).
+
+    The columns mirror the public RBA login dataset (Wiefling et al.). ``country`` is ISO-3166
+    alpha-2, ``asn`` a non-negative int, ``ip`` an IPv4 or IPv6 address. ``latitude`` and
+    ``longitude`` come together or not at all.
+    """
+
+    login_id: str
+    timestamp: datetime
+    user_id: str
+    ip: str
+    country: str
+    asn: int
+    user_agent: str
+    success: bool
+    device_id: str | None = None
+    latitude: float | None = None
+    longitude: float | None = None
+    rtt_ms: float | None = None
+
+    def __post_init__(self) -> None:
+        check_id("login_id", self.login_id)
+        set_utc(self, "timestamp")
+        check_id("user_id", self.user_id)
+        check_ip("ip", self.ip)
+        check_upper_code("country", self.country, 2, "an ISO-3166 alpha-2 code")
+        if type(self.asn) is not int or self.asn < 0:
+            raise EventValidationError("asn", self.asn, "a non-negative int (autonomous system)")
+        check_id("user_agent", self.user_agent)
+        if type(self.success) is not bool:
+            raise EventValidationError("success", self.success, "a bool")
+        if self.device_id is not None:
+            check_id("device_id", self.device_id)
+        if (self.latitude is None) != (self.longitude is None):
+            field = "longitude" if self.longitude is None else "latitude"
+            raise EventValidationError(field, None, "latitude and longitude together, or neither")
+        if self.latitude is not None:
+            _check_finite("latitude", self.latitude, -90.0, 90.0)
+            _check_finite("longitude", self.longitude, -180.0, 180.0)
+        if self.rtt_ms is not None:
+            _check_finite("rtt_ms", self.rtt_ms, 0.0, 600_000.0)

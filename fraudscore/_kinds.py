@@ -8,48 +8,105 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from fraudscore import _transaction
+import numpy as np
+
+from fraudscore import _login, _transaction
 from fraudscore._errors import BundleError
-from fraudscore._events import Transaction
+from fraudscore._events import Login, Transaction
+from fraudscore._frames import prepare_logins, prepare_transactions
 from fraudscore._state import StateView
 
-__all__ = ["KINDS", "EventKind", "kind_spec"]
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = ["KINDS", "LOGIN", "TRANSACTION", "EventKind", "kind_spec"]
 
 
 @dataclass(frozen=True)
 class EventKind:
     name: str
     event_type: type
+    #: The event attribute that identifies it in results.
+    id_field: str
+    #: Views in fold order; a view that feeds a ``derived`` column comes before its users.
     views: tuple[StateView, ...]
+    #: (event column, view name): 1.0 where that view had no fresh state before the event.
+    derived: tuple[tuple[str, str], ...]
     features: tuple[str, ...]
     feature_service: str
-    #: One event's columns as floats.
+    #: Online: one event's columns as floats, its view keys, and the clocks it moves.
     values: Callable[[Any], dict[str, float]]
+    keys: Callable[[Any], list[tuple[str, ...]]]
+    clocks: Callable[[Mapping[str, float]], tuple[str, ...]]
     #: ``compute(columns, reads, xp)``: the features, in ``features`` order.
     compute: Callable[..., list[Any]]
     display: Mapping[str, Callable[[Any, Mapping[str, Any]], Any]]
     catalogue: dict[str, Any]
     decisions: tuple[str, str, str]  # (below review, review, block)
-    label_keys: tuple[str, ...]  # fields of the label event that key the views
+    #: Default share of scored events at or above the review and the block thresholds.
+    alert_rates: tuple[float, float]
+    #: Offline: validate a frame, its columns as arrays, its label events, its clock masks.
+    prepare: Callable[[pd.DataFrame], pd.DataFrame]
+    frame_columns: Callable[[pd.DataFrame], dict[str, Any]]
+    label_events: Callable[[pd.DataFrame], tuple[np.ndarray, np.ndarray]]
+    clock_masks: Callable[..., dict[str, np.ndarray]]
+    #: Training: the label column, and which rows are scored (and so trained and evaluated on).
+    label: str
+    scored: Callable[[pd.DataFrame], np.ndarray]
 
 
 TRANSACTION = EventKind(
     name="transaction",
     event_type=Transaction,
+    id_field="transaction_id",
     views=_transaction.VIEWS,
+    derived=(),
     features=_transaction.FEATURES,
     feature_service=_transaction.FEATURE_SERVICE,
     values=_transaction.event_values,
+    keys=_transaction.keys,
+    clocks=_transaction.clocks,
     compute=_transaction.features,
     display=_transaction.DISPLAY,
     catalogue=_transaction.CATALOGUE,
     decisions=("approve", "review", "decline"),
-    label_keys=("customer_id", "terminal_id"),
+    alert_rates=(0.03, 0.01),
+    prepare=prepare_transactions,
+    frame_columns=_transaction.frame_columns,
+    label_events=_transaction.label_events,
+    clock_masks=_transaction.clock_masks,
+    label="is_fraud",
+    scored=lambda frame: np.ones(len(frame), dtype=bool),
 )
 
-KINDS: dict[str, EventKind] = {TRANSACTION.name: TRANSACTION}
+LOGIN = EventKind(
+    name="login",
+    event_type=Login,
+    id_field="login_id",
+    views=_login.VIEWS,
+    derived=_login.DERIVED,
+    features=_login.FEATURES,
+    feature_service=_login.FEATURE_SERVICE,
+    values=_login.event_values,
+    keys=_login.keys,
+    clocks=_login.clocks,
+    compute=_login.features,
+    display=_login.DISPLAY,
+    catalogue=_login.CATALOGUE,
+    decisions=("allow", "challenge", "deny"),
+    alert_rates=(0.05, 0.005),
+    prepare=prepare_logins,
+    frame_columns=_login.frame_columns,
+    label_events=_login.label_events,
+    clock_masks=_login.clock_masks,
+    label="is_ato",
+    # Auth services call us after the password check: successful logins are what we score.
+    scored=lambda frame: frame["success"].to_numpy(dtype=bool),
+)
+
+KINDS: dict[str, EventKind] = {k.name: k for k in (TRANSACTION, LOGIN)}
 
 
 def kind_spec(kind: object, *, where: object = "bundle") -> EventKind:

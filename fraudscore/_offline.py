@@ -1,9 +1,9 @@
 """The offline pipeline: fold a full event history into training rows and state history.
 
-The stream holds every transaction at its ``timestamp`` and every fraud label at its
-``label_time``. It is ordered by time, labels before transactions at the same instant (a label
-known *at* the event counts), then by (timestamp, transaction_id). Each view folds the stream
-per entity with ``StateView.update``; a transaction's features come from the state *before* it.
+The stream holds every event at its ``timestamp`` and, for transactions, every fraud label at
+its ``label_time``. It is ordered by time, labels before events at the same instant (a label
+known *at* the event counts), then by the prepared frame's order. Each view folds the stream per
+entity with ``StateView.update``; an event's features come from the state *before* it.
 
 The fold is vectorised across entities: step ``r`` applies every entity's ``r``-th event at
 once. It runs exactly the same ``update``/``read`` code as the online path.
@@ -16,13 +16,13 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from fraudscore import _transaction as tx_features
+from fraudscore._kinds import EventKind
 from fraudscore._state import NP, Array, StateView
 
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["OfflineFeatures", "build_transaction_features"]
+__all__ = ["OfflineFeatures", "build_features"]
 
 #: Feast breaks ties between rows with the same event timestamp by ``created``; the fold's
 #: sequence number, as microseconds after this instant, keeps the last update on top.
@@ -45,7 +45,7 @@ def _fold_view(
     view: StateView,
     ent: np.ndarray,
     n_entities: int,
-    is_label: np.ndarray,
+    clocks: dict[str, np.ndarray],
     t: Array,
     cols: dict[str, Array],
 ) -> tuple[Array, Array]:
@@ -69,73 +69,69 @@ def _fold_view(
         state = table[ents]
         before[sel] = state
         new = state.copy()
-        labels = is_label[sel]
-        for clock, mask in (("tx", ~labels), ("label", labels)):
-            if mask.any():
-                idx = np.flatnonzero(mask)
+        for clock in view.clocks:  # an event may move several clocks, in the view's order
+            idx = np.flatnonzero(clocks[clock][sel])
+            if len(idx):
                 sub = {k: v[sel[idx]] for k, v in cols.items()}
-                updated = view.update(list(state[idx].T), clock, t[sel[idx]], sub, NP)
+                updated = view.update(list(new[idx].T), clock, t[sel[idx]], sub, NP)
                 new[idx] = np.column_stack(updated)
         table[ents] = new
         after[sel] = new
     return before, after
 
 
-def build_transaction_features(tx: pd.DataFrame) -> OfflineFeatures:
-    """Training rows and state history from a frame made by ``prepare_transactions``."""
+def build_features(kind: EventKind, events: pd.DataFrame) -> OfflineFeatures:
+    """Training rows and state history of ``kind`` from a prepared (validated, sorted) frame."""
     import pandas as pd
 
-    n = len(tx)
-    fraud_rows = np.flatnonzero(tx["is_fraud"].to_numpy() == 1)
-    # Stream: transactions, then fraud labels; ordered by (time, labels first, row).
-    row = np.r_[np.arange(n), fraud_rows]
-    is_label = np.r_[np.zeros(n, bool), np.ones(len(fraud_rows), bool)]
-    ts_ns = np.r_[
-        tx["timestamp"].array.asi8,
-        tx["label_time"].array.asi8[fraud_rows],
-    ]
+    n = len(events)
+    label_rows, label_ns = kind.label_events(events)
+    # Stream: events, then labels; ordered by (time, labels first, row).
+    row = np.r_[np.arange(n), label_rows]
+    is_label = np.r_[np.zeros(n, bool), np.ones(len(label_rows), bool)]
+    ts_ns = np.r_[events["timestamp"].array.asi8, label_ns]
     order = np.lexsort((row, ~is_label, ts_ns))
     row, is_label, ts_ns = row[order], is_label[order], ts_ns[order]
     t = ts_ns / 1e9
-    cols_all = _columns(tx)
-    cols = {k: v[row] for k, v in cols_all.items()}
+    cols = {k: v[row] for k, v in kind.frame_columns(events).items()}
     cols["t"] = t
+    clocks = kind.clock_masks(cols, is_label)
+    derived = dict(kind.derived)
 
-    tx_pos = np.flatnonzero(~is_label)  # stream positions of transactions (in row order)
+    ev_pos = np.flatnonzero(~is_label)  # stream positions of events (in row order)
     reads: dict[str, list[Array]] = {}
     history: dict[str, pd.DataFrame] = {}
-    for view in tx_features.VIEWS:
-        keep = np.ones(len(row), bool) if "label" in view.clocks else ~is_label
-        codes = _entity_codes(tx, view.keys)[row[keep]]
-        sub_cols = {k: v[keep] for k, v in cols.items()}
+    for view in kind.views:
+        keep = np.zeros(len(row), bool)
+        for clock in view.clocks:
+            keep |= clocks[clock]
+        codes = _entity_codes(events, view.keys)[row[keep]]
         before, after = _fold_view(
             view,
             codes,
             int(codes.max()) + 1 if len(codes) else 0,
-            is_label[keep],
+            {c: clocks[c][keep] for c in view.clocks},
             t[keep],
-            sub_cols,
+            {k: v[keep] for k, v in cols.items()},
         )
-        # Map transaction stream positions into this view's kept positions.
-        kept_index = np.cumsum(keep) - 1
-        reads[view.name] = view.read(list(before[kept_index[tx_pos]].T), t[tx_pos], NP)[0]
+        at_events = view.read(list(before[(np.cumsum(keep) - 1)[ev_pos]].T), t[ev_pos], NP)
+        reads[view.name] = at_events[0]
+        for column, source in derived.items():
+            if source == view.name:  # 1.0 where this view had no (fresh) state before the event
+                cols[column] = np.zeros(len(row))
+                cols[column][ev_pos] = (at_events[1] | at_events[2]).astype(np.float64)
         seq = np.flatnonzero(keep)
         hist = pd.DataFrame(after, columns=list(view.fields))
         for key in view.keys:
-            hist.insert(0, key, tx[key].to_numpy()[row[keep]])
+            hist.insert(0, key, events[key].to_numpy()[row[keep]])
         hist["event_timestamp"] = pd.to_datetime(ts_ns[keep], utc=True)
         hist["created"] = pd.to_datetime(_CREATED_EPOCH + seq.astype("timedelta64[us]"), utc=True)
         history[view.name] = hist
 
-    tx_cols = {k: v[tx_pos] for k, v in cols.items()}
-    x = np.column_stack(tx_features.features(tx_cols, reads, NP))
-    frame = tx.iloc[row[tx_pos]].reset_index(drop=True)
-    feats = pd.DataFrame(x, columns=list(tx_features.FEATURES))
-    frame = pd.concat([frame, feats.drop(columns=["amount"])], axis=1)
+    ev_cols = {k: v[ev_pos] for k, v in cols.items()}
+    feats = pd.DataFrame(
+        np.column_stack(kind.compute(ev_cols, reads, NP)), columns=list(kind.features)
+    )
+    frame = events.iloc[row[ev_pos]].reset_index(drop=True)
+    frame = pd.concat([frame.drop(columns=[c for c in feats if c in frame]), feats], axis=1)
     return OfflineFeatures(frame=frame, history=history)
-
-
-def _columns(tx: pd.DataFrame) -> dict[str, Array]:
-    """The numeric event columns of a prepared frame (``t`` is set from the stream)."""
-    channels = tx["channel"].tolist() if "channel" in tx.columns else [None] * len(tx)
-    return tx_features.columns(np.zeros(len(tx)), tx["amount"].to_numpy(np.float64), channels)

@@ -9,7 +9,6 @@ from __future__ import annotations
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
-from operator import attrgetter
 from pathlib import Path
 from typing import Any
 
@@ -78,8 +77,8 @@ class Scorer:
         self.version = bundle.version
         self._views = self.kind.views
         self._names = [v.name for v in self._views]
-        self._getters = [attrgetter(*v.keys) for v in self._views]
-        self._single_key = [len(v.keys) == 1 for v in self._views]
+        self._keys = self.kind.keys
+        self._derived = [(column, self._names.index(view)) for column, view in self.kind.derived]
         self._label_views = [i for i, v in enumerate(self._views) if "label" in v.clocks]
         self._lock = threading.Lock()
 
@@ -97,12 +96,6 @@ class Scorer:
             raise EventValidationError(
                 "event", type(event).__name__, f"a {self.kind.event_type.__name__}"
             )
-
-    def _keys(self, event: object) -> list[Key]:
-        return [
-            (g(event),) if single else g(event)
-            for g, single in zip(self._getters, self._single_key, strict=True)
-        ]
 
     def _row(self, event: Any, states: Sequence[Sequence[float]]) -> tuple[list[float], Any, Any]:
         """(features, missing views, stale views) of one event, on floats (``PY``)."""
@@ -204,7 +197,7 @@ class Scorer:
                 Reason(self.catalogue.codes[i], self.catalogue.text(i, values), s) for i, s in top
             )
         return ScoreResult(
-            event_id=event.transaction_id if hasattr(event, "transaction_id") else str(event),
+            event_id=getattr(event, self.kind.id_field),
             score=score,
             decision=decision,
             reasons=reasons,
@@ -233,8 +226,17 @@ class Scorer:
             latest = self._read_latest([[k[i] for k in keys] for i in range(len(self._views))])
             for event, ks in zip(events, keys, strict=True):
                 cols = self.kind.values(event)
+                t = cols["t"]
+                for column, i in self._derived:  # from state before this event
+                    _, missing, stale = self._views[i].read(latest[i][ks[i]], t, PY)
+                    cols[column] = 1.0 if missing or stale else 0.0
+                moved = self.kind.clocks(cols)
                 for i, view in enumerate(self._views):
-                    latest[i][ks[i]] = view.update(latest[i][ks[i]], "tx", cols["t"], cols, PY)
+                    state = latest[i][ks[i]]
+                    for clock in view.clocks:
+                        if clock in moved:
+                            state = view.update(state, clock, t, cols, PY)
+                    latest[i][ks[i]] = state
             self._write(latest)
 
     def record_label(self, label: Label) -> None:
@@ -244,6 +246,10 @@ class Scorer:
         """
         if type(label) is not Label:
             raise EventValidationError("label", type(label).__name__, "a Label")
+        if not self._label_views:
+            raise EventValidationError(
+                "label", label, f"no label-derived state in {self.kind.name} models"
+            )
         if not label.is_fraud:
             return
         t = label.label_time.timestamp()

@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["NP", "PY", "Accumulator", "StateView"]
+__all__ = ["NP", "PY", "Accumulator", "Latest", "StateView"]
 
 Array = npt.NDArray[np.float64]
 NAN = math.nan
@@ -44,6 +44,10 @@ class NumpyOps:
     """``xp`` for arrays (vectorised, offline)."""
 
     exp = staticmethod(np.exp)
+    sin = staticmethod(np.sin)
+    cos = staticmethod(np.cos)
+    sqrt = staticmethod(np.sqrt)
+    arcsin = staticmethod(np.arcsin)
     fmax = staticmethod(np.fmax)
     floor = staticmethod(np.floor)
     isnan = staticmethod(np.isnan)
@@ -73,6 +77,10 @@ class ScalarOps:
     """``xp`` for Python floats (one event, online)."""
 
     exp = staticmethod(math.exp)
+    sin = staticmethod(math.sin)
+    cos = staticmethod(math.cos)
+    sqrt = staticmethod(math.sqrt)
+    arcsin = staticmethod(math.asin)
     isnan = staticmethod(math.isnan)
     as_float = float
     any = bool
@@ -113,6 +121,15 @@ class Accumulator:
     weight: str = "one"
 
 
+@dataclass(frozen=True, slots=True)
+class Latest:
+    """``name`` holds the value of event column ``column`` at the newest event of ``clock``."""
+
+    name: str
+    clock: str
+    column: str
+
+
 @dataclass(frozen=True)
 class StateView:
     """One Feast feature view of decayed state, keyed by event columns ``keys``."""
@@ -123,12 +140,16 @@ class StateView:
     accumulators: tuple[Accumulator, ...]
     ttl: timedelta
     description: str = ""
+    latest: tuple[Latest, ...] = ()
     fields: tuple[str, ...] = field(init=False)
     #: Position of each field in a state.
     index: dict[str, int] = field(init=False, repr=False, compare=False)
     _ttl_s: float = field(init=False, repr=False)
     _decay: tuple[tuple[int, int, float], ...] = field(init=False, repr=False, compare=False)
     _by_clock: tuple[tuple[tuple[int, float, str], ...], ...] = field(
+        init=False, repr=False, compare=False
+    )
+    _latest_by_clock: tuple[tuple[tuple[int, str], ...], ...] = field(
         init=False, repr=False, compare=False
     )
     _empty: tuple[float, ...] = field(init=False, repr=False, compare=False)
@@ -139,7 +160,9 @@ class StateView:
         setf(
             self,
             "fields",
-            tuple(f"{c}_ts" for c in self.clocks) + tuple(a.name for a in self.accumulators),
+            tuple(f"{c}_ts" for c in self.clocks)
+            + tuple(a.name for a in self.accumulators)
+            + tuple(x.name for x in self.latest),
         )
         setf(self, "index", {f: i for i, f in enumerate(self.fields)})
         setf(self, "_ttl_s", self.ttl.total_seconds())
@@ -165,14 +188,29 @@ class StateView:
                 for c in self.clocks
             ),
         )
-        setf(self, "_empty", (NAN,) * nclk + (0.0,) * len(self.accumulators))
+        first_latest = nclk + len(self.accumulators)
+        setf(
+            self,
+            "_latest_by_clock",
+            tuple(
+                tuple(
+                    (first_latest + j, x.column) for j, x in enumerate(self.latest) if x.clock == c
+                )
+                for c in self.clocks
+            ),
+        )
+        setf(
+            self,
+            "_empty",
+            (NAN,) * nclk + (0.0,) * len(self.accumulators) + (NAN,) * len(self.latest),
+        )
 
     @property
     def width(self) -> int:
         return len(self.fields)
 
     def empty(self, n: int = 1) -> Array:
-        """``n`` states with no history, as rows of an array: clocks NaN, accumulators 0."""
+        """``n`` states with no history, as rows: clocks and latest values NaN, accumulators 0."""
         return np.tile(np.array(self._empty), (n, 1))
 
     def empty_row(self) -> list[float]:
@@ -190,7 +228,7 @@ class StateView:
         return state, xp.isnan(newest), stale
 
     def read(self, state: Sequence[Any], t: Any, xp: Any) -> tuple[list[Any], Any, Any]:
-        """(values, missing, stale) at time ``t``: clocks as stored, accumulators decayed to ``t``.
+        """(values, missing, stale) at ``t``: accumulators decayed to ``t``, the rest as stored.
 
         A stale state reads as empty. A clock later than ``t`` (an out-of-order read) is not
         extrapolated: the value is the one at the clock.
@@ -208,7 +246,8 @@ class StateView:
         """The state after one event of ``clock`` at ``t`` (pure: returns a new state).
 
         Each accumulator of that clock adds its weight; the clock moves to ``max(ref, t)`` so that
-        an out-of-order event is folded in exactly.
+        an out-of-order event is folded in exactly; a latest value is replaced unless the event is
+        older than the clock.
         """
         state, _, _ = self._fresh(state, t, xp)
         out = list(state)
@@ -221,5 +260,7 @@ class StateView:
         for pos, inv_tau, weight in self._by_clock[ci]:
             w = 1.0 if weight == "one" else columns[weight]
             out[pos] = state[pos] * exp(since * inv_tau) + w * exp(ahead * inv_tau)
+        for pos, column in self._latest_by_clock[ci]:
+            out[pos] = xp.where(t < ref, state[pos], columns[column])  # NaN ref: replace
         out[ci] = new_ref
         return out

@@ -40,8 +40,10 @@ class TrainConfig:
     min_child_weight: float = 1.0
     seed: int = 0
     n_jobs: int = 2
-    review_rate: float = 0.03
-    block_rate: float = 0.01
+    #: Share of held-out scored events at or above the review (challenge) and the block
+    #: (decline / deny) thresholds; ``None`` takes the kind's ``alert_rates``.
+    review_rate: float | None = None
+    block_rate: float | None = None
     xgb_extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -116,7 +118,6 @@ def threshold_for_rate(scores: np.ndarray, rate: float) -> float:
 def train(
     kind: EventKind,
     frame: pd.DataFrame,
-    label: str,
     start: date,
     end: date,
     out: str | Path,
@@ -129,17 +130,20 @@ def train(
 
     cfg = cfg or TrainConfig()
     last_fit, first_valid = split_window(start, end)
+    frame = frame[kind.scored(frame)]
     fit = day_mask(frame["timestamp"], start, last_fit)
     val = day_mask(frame["timestamp"], first_valid, end)
     if not fit.any() or not val.any():
         raise TrainingError(f"no rows between {start} and {end} in the data")
     x = frame[list(kind.features)].to_numpy(np.float64)
-    y = frame[label].to_numpy(np.int8)
+    y = frame[kind.label].to_numpy(np.int8)
     booster = fit_xgb(x[fit], y[fit], x[val], y[val], cfg)
+    review_rate = cfg.review_rate if cfg.review_rate is not None else kind.alert_rates[0]
+    block_rate = cfg.block_rate if cfg.block_rate is not None else kind.alert_rates[1]
     val_scores = booster.predict(xgb.DMatrix(x[val].astype(np.float32)))
     thresholds = Thresholds(
-        review=threshold_for_rate(val_scores, cfg.review_rate),
-        block=threshold_for_rate(val_scores, cfg.block_rate),
+        review=threshold_for_rate(val_scores, review_rate),
+        block=threshold_for_rate(val_scores, block_rate),
     )
     from sklearn.metrics import average_precision_score, roc_auc_score
 
@@ -155,8 +159,8 @@ def train(
         "thresholds": {
             "review": thresholds.review,
             "block": thresholds.block,
-            "review_rate": cfg.review_rate,
-            "block_rate": cfg.block_rate,
+            "review_rate": review_rate,
+            "block_rate": block_rate,
             "chosen_on": f"validation window {first_valid}..{end}",
         },
         "training_window": {

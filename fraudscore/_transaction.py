@@ -10,11 +10,14 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping, Sequence
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from fraudscore._events import CNP_CHANNELS, Transaction
+
+if TYPE_CHECKING:
+    import pandas as pd
 from fraudscore._state import Accumulator, Array, StateView
 
 __all__ = [
@@ -118,6 +121,33 @@ def columns(t: Array, amount: Array, channels: Sequence[str | None]) -> dict[str
     """The event columns of many events as arrays (the offline pipeline)."""
     cnp = np.array([card_not_present(c) for c in channels], dtype=np.float64)
     return {"t": t, "amount": amount, "cnp": cnp}
+
+
+def frame_columns(frame: pd.DataFrame) -> dict[str, Array]:
+    """The event columns of a prepared frame (``t`` is set from the stream)."""
+    channels = frame["channel"].tolist() if "channel" in frame.columns else [None] * len(frame)
+    return columns(np.zeros(len(frame)), frame["amount"].to_numpy(np.float64), channels)
+
+
+def label_events(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """(rows, label_time in ns) of the fraud labels: each becomes a stream event at label_time."""
+    rows = np.flatnonzero(frame["is_fraud"].to_numpy() == 1)
+    return rows, frame["label_time"].array.asi8[rows]
+
+
+def clock_masks(cols: Mapping[str, Array], is_label: np.ndarray) -> dict[str, np.ndarray]:
+    """Which stream events move which clock: transactions ``tx``, fraud labels ``label``."""
+    return {"tx": ~is_label, "label": is_label}
+
+
+def clocks(values: Mapping[str, float]) -> tuple[str, ...]:
+    """The clocks one recorded transaction moves."""
+    return ("tx",)
+
+
+def keys(tx: Transaction) -> list[tuple[str, ...]]:
+    """The entity key of each view for one transaction, in ``VIEWS`` order."""
+    return [(tx.customer_id,), (tx.terminal_id,), (tx.customer_id, tx.terminal_id)]
 
 
 def event_values(tx: Transaction) -> dict[str, float]:

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from fraudscore._offline import OfflineFeatures
-from fraudscore._pipeline import build_store, train_transactions, transaction_features
+from fraudscore._pipeline import build_store, offline_features, train_model
 from fraudscore._simulate import TransactionSimConfig, simulate_transactions
 
 REPO_TEMPLATE = Path(__file__).resolve().parents[1] / "feature_repo"
@@ -27,7 +27,7 @@ def sim() -> pd.DataFrame:
 
 @pytest.fixture(scope="session")
 def offline(sim: pd.DataFrame) -> OfflineFeatures:
-    return transaction_features(sim)
+    return offline_features(sim)
 
 
 def copy_repo(dst: Path) -> Path:
@@ -55,5 +55,5 @@ def repo(built_repo: Path, tmp_path: Path) -> Path:
 @pytest.fixture(scope="session")
 def bundle_dir(tmp_path_factory: pytest.TempPathFactory, offline: OfflineFeatures) -> Path:
     out = tmp_path_factory.mktemp("bundle") / "bundle"
-    train_transactions(offline.frame, *TRAIN, out, offline=offline)
+    train_model(offline.frame, *TRAIN, out, offline=offline)
     return out

@@ -82,13 +82,13 @@ def test_report_has_four_metrics_for_model_and_both_baselines(
 def test_model_beats_both_baselines_on_default_data(tmp_path: Path) -> None:
     """On the default simulated data the model's average precision beats both baselines."""
     from fraudscore._evaluate import default_windows
-    from fraudscore._pipeline import evaluate_file, train_transactions, transaction_features
+    from fraudscore._pipeline import evaluate_file, offline_features, train_model
     from fraudscore._simulate import simulate_transactions
 
     data = simulate_transactions()
-    offline = transaction_features(data)
+    offline = offline_features(data)
     train_start, train_end, test_start, test_end = default_windows(offline.frame)
-    train_transactions(data, train_start, train_end, tmp_path / "b", offline=offline)
+    train_model(data, train_start, train_end, tmp_path / "b", offline=offline)
     report = evaluate_file(tmp_path / "b", data, test_start, test_end, offline=offline)
     ap = {name: m["average_precision"] for name, m in report["models"].items()}
     assert ap["model"] > ap["baseline_logistic_regression"]

@@ -7,7 +7,8 @@ import pandas as pd
 import pytest
 
 from fraudscore._frames import prepare_transactions
-from fraudscore._offline import OfflineFeatures, build_transaction_features
+from fraudscore._kinds import TRANSACTION
+from fraudscore._offline import OfflineFeatures, build_features
 from fraudscore._transaction import FEATURES
 
 
@@ -59,7 +60,7 @@ def test_truncating_the_future_changes_no_training_row(
         # Labels not yet known at t_i become "not fraud": the row must not depend on them.
         unknown = past["label_time"] > t_i
         past.loc[unknown, "is_fraud"] = 0
-        truncated = build_transaction_features(prepare_transactions(past)).frame
+        truncated = build_features(TRANSACTION, prepare_transactions(past)).frame
         mine = truncated[truncated["transaction_id"] == frame["transaction_id"].iloc[i]]
         np.testing.assert_allclose(
             mine[list(FEATURES)].to_numpy()[0], frame[list(FEATURES)].to_numpy()[i], rtol=1e-12
@@ -84,9 +85,9 @@ def test_label_at_the_same_instant_counts_but_a_later_one_does_not() -> None:
             ],
         }
     )
-    frame = build_transaction_features(prepare_transactions(df)).frame.set_index("transaction_id")
+    frame = build_features(TRANSACTION, prepare_transactions(df)).frame.set_index("transaction_id")
     assert frame.loc["b", "term_fraud_7d"] == pytest.approx(1.0)
     df.loc[0, "label_time"] = ts + pd.Timedelta(days=2, seconds=1)
-    frame = build_transaction_features(prepare_transactions(df)).frame.set_index("transaction_id")
+    frame = build_features(TRANSACTION, prepare_transactions(df)).frame.set_index("transaction_id")
     assert frame.loc["b", "term_fraud_7d"] == 0.0
     assert frame.loc["c", "term_fraud_7d"] == pytest.approx(np.exp(-(86399.0) / (7 * 86400.0)))

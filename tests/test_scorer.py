@@ -21,7 +21,7 @@ from fraudscore import (
     Transaction,
 )
 from fraudscore._offline import OfflineFeatures
-from fraudscore._pipeline import replay, to_transactions
+from fraudscore._pipeline import replay, to_events
 from fraudscore._transaction import FEATURES
 
 from .conftest import CUTOFF
@@ -34,7 +34,7 @@ def scorer(bundle_dir: Path, repo: Path) -> Scorer:
 
 def events_after_cutoff(offline: OfflineFeatures, n: int) -> list[Transaction]:
     frame = offline.frame
-    return to_transactions(frame[frame["timestamp"] >= CUTOFF].head(n))
+    return to_events(frame[frame["timestamp"] >= CUTOFF].head(n))
 
 
 def dump(repo: Path) -> list[tuple[object, ...]]:

@@ -1,0 +1,412 @@
+"""Login (account-takeover) features: state views, request-time features, reason catalogue.
+
+Same architecture as ``_transaction``: state per user, user x device, user x country,
+user x ASN, IP and IP x user, each as decayed accumulators (``_state``), read and updated by the
+same code offline (arrays) and online (floats).
+
+Familiarity (the idea behind Freeman et al., NDSS 2016): for this user, how often this device,
+country, network (ASN) and browser / OS appeared among recent successful logins, as a share of
+the user's successful logins (``(count) / (user successes + 1)``: a user with no history gets 0,
+not an undefined ratio). The global popularity of a value enters through the Freeman baseline
+(``_freeman``) and, for IPs, through the IP views.
+
+Clocks of a login: ``login`` (every attempt), ``success`` (correct credentials), ``geo``
+(successful and with coordinates).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from fraudscore._events import Login
+from fraudscore._frames import NO_DEVICE
+from fraudscore._state import Accumulator, Array, Latest, StateView
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = [
+    "BROWSERS",
+    "CATALOGUE",
+    "FEATURES",
+    "FEATURE_SERVICE",
+    "OSES",
+    "VIEWS",
+    "browser_of",
+    "features",
+    "os_of",
+]
+
+HOUR = 3600.0
+DAY = 86400.0
+EARTH_KM = 6371.0
+
+BROWSERS = ("chrome", "safari", "firefox", "edge", "other")
+OSES = ("windows", "macos", "linux", "android", "ios", "other")
+
+
+def browser_of(user_agent: str) -> str:
+    """Browser family of a user agent string."""
+    if "Edg/" in user_agent:
+        return "edge"
+    if "Firefox/" in user_agent:
+        return "firefox"
+    if "Chrome/" in user_agent or "CriOS/" in user_agent:
+        return "chrome"
+    if "Safari/" in user_agent:
+        return "safari"
+    return "other"
+
+
+def os_of(user_agent: str) -> str:
+    """Operating-system family of a user agent string."""
+    if "Windows" in user_agent:
+        return "windows"
+    if "Android" in user_agent:
+        return "android"
+    if "iPhone" in user_agent or "iPad" in user_agent:
+        return "ios"
+    if "Mac OS X" in user_agent or "Macintosh" in user_agent:
+        return "macos"
+    if "Linux" in user_agent:
+        return "linux"
+    return "other"
+
+
+USER = StateView(
+    name="user_state",
+    keys=("user_id",),
+    clocks=("login", "success", "geo"),
+    accumulators=(
+        Accumulator("n_1d", "login", DAY),
+        Accumulator("n_30d", "login", 30 * DAY),
+        Accumulator("fail_1h", "login", HOUR, "fail"),
+        Accumulator("fail_1d", "login", DAY, "fail"),
+        Accumulator("succ_90d", "success", 90 * DAY),
+        *(Accumulator(f"browser_{b}_90d", "success", 90 * DAY, f"browser_{b}") for b in BROWSERS),
+        *(Accumulator(f"os_{o}_90d", "success", 90 * DAY, f"os_{o}") for o in OSES),
+    ),
+    latest=(Latest("lat", "geo", "lat"), Latest("lon", "geo", "lon")),
+    ttl=timedelta(days=180),
+    description="Per user: login and failure counts, browser and OS mix, last known location.",
+)
+
+
+def _pair(name: str, key: str, what: str) -> StateView:
+    return StateView(
+        name=name,
+        keys=("user_id", key),
+        clocks=("login", "success"),
+        accumulators=(
+            Accumulator("n_90d", "login", 90 * DAY),
+            Accumulator("succ_90d", "success", 90 * DAY),
+        ),
+        ttl=timedelta(days=180),
+        description=f"Per user and {what}: attempts and successful logins.",
+    )
+
+
+USER_DEVICE = _pair("user_device_state", "device_key", "device")
+USER_COUNTRY = _pair("user_country_state", "country", "country")
+USER_ASN = _pair("user_asn_state", "asn_key", "network (ASN)")
+IP_USER = StateView(
+    name="ip_user_state",
+    keys=("ip", "user_id"),
+    clocks=("login",),
+    accumulators=(Accumulator("n_30d", "login", 30 * DAY),),
+    ttl=timedelta(days=30),
+    description="Per IP and user: whether (and how much) this user logged in from this IP.",
+)
+IP = StateView(
+    name="ip_state",
+    keys=("ip",),
+    clocks=("login",),
+    accumulators=(
+        Accumulator("n_1h", "login", HOUR),
+        Accumulator("n_1d", "login", DAY),
+        Accumulator("fail_1h", "login", HOUR, "fail"),
+        Accumulator("fail_1d", "login", DAY, "fail"),
+        # A user new to this IP (no fresh ip_user_state): distinct users, decayed.
+        Accumulator("users_1d", "login", DAY, "new_ip_user"),
+    ),
+    ttl=timedelta(days=30),
+    description="Per IP: attempts, failures and distinct users.",
+)
+
+#: ip_user_state comes before ip_state: ip_state's ``new_ip_user`` weight is derived from it.
+VIEWS: tuple[StateView, ...] = (USER, USER_DEVICE, USER_COUNTRY, USER_ASN, IP_USER, IP)
+#: (event column, view): 1.0 when the view had no fresh state for the event's key before it.
+DERIVED = (("new_ip_user", "ip_user_state"),)
+FEATURE_SERVICE = "login_model_v1"
+
+FEATURES: tuple[str, ...] = (
+    "success",
+    "hour_of_day",
+    "has_device",
+    "rtt_ms",
+    "user_secs_since_login",
+    "user_secs_since_success",
+    "user_n_1d",
+    "user_n_30d",
+    "user_fail_1h",
+    "user_fail_1d",
+    "user_succ_90d",
+    "fam_browser",
+    "fam_os",
+    "device_succ_90d",
+    "fam_device",
+    "device_secs_since",
+    "country_succ_90d",
+    "fam_country",
+    "country_secs_since",
+    "asn_succ_90d",
+    "fam_asn",
+    "kmh_since_success",
+    "ip_n_1h",
+    "ip_fail_1h",
+    "ip_fail_1d",
+    "ip_users_1d",
+    "ip_fail_ratio_1d",
+    "ip_user_n_30d",
+)
+
+_NAN = math.nan
+
+
+def frame_columns(frame: pd.DataFrame) -> dict[str, Array]:
+    """The event columns of a prepared login frame (``t`` is set from the stream)."""
+    success = frame["success"].to_numpy(np.float64)
+    cols = {
+        "t": np.zeros(len(frame)),
+        "success": success,
+        "fail": 1.0 - success,
+        "has_device": frame["device_id"].notna().to_numpy(np.float64),
+        "rtt_ms": frame["rtt_ms"].to_numpy(np.float64),
+        "lat": frame["latitude"].to_numpy(np.float64),
+        "lon": frame["longitude"].to_numpy(np.float64),
+    }
+    browsers = frame["user_agent"].map(browser_of).to_numpy()
+    oses = frame["user_agent"].map(os_of).to_numpy()
+    for b in BROWSERS:
+        cols[f"browser_{b}"] = (browsers == b).astype(np.float64)
+    for o in OSES:
+        cols[f"os_{o}"] = (oses == o).astype(np.float64)
+    return cols
+
+
+def event_values(login: Login) -> dict[str, float]:
+    """The event columns of one validated login as floats (the online path)."""
+    browser, system = browser_of(login.user_agent), os_of(login.user_agent)
+    success = 1.0 if login.success else 0.0
+    values = {
+        "t": login.timestamp.timestamp(),
+        "success": success,
+        "fail": 1.0 - success,
+        "has_device": 0.0 if login.device_id is None else 1.0,
+        "rtt_ms": _NAN if login.rtt_ms is None else float(login.rtt_ms),
+        "lat": _NAN if login.latitude is None else float(login.latitude),
+        "lon": _NAN if login.longitude is None else float(login.longitude),
+    }
+    for b in BROWSERS:
+        values[f"browser_{b}"] = 1.0 if b == browser else 0.0
+    for o in OSES:
+        values[f"os_{o}"] = 1.0 if o == system else 0.0
+    return values
+
+
+def label_events(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Logins carry no label-derived state: no label events."""
+    return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+
+
+def clock_masks(cols: Mapping[str, Array], is_label: np.ndarray) -> dict[str, np.ndarray]:
+    """Every attempt moves ``login``; a success ``success``; a located success ``geo``."""
+    success = cols["success"] == 1.0
+    return {
+        "login": ~is_label,
+        "success": success & ~is_label,
+        "geo": success & ~np.isnan(cols["lat"]) & ~is_label,
+    }
+
+
+def clocks(values: Mapping[str, float]) -> tuple[str, ...]:
+    """The clocks one recorded login moves (as ``clock_masks`` does offline)."""
+    if values["success"] != 1.0:
+        return ("login",)
+    if values["lat"] != values["lat"]:
+        return ("login", "success")
+    return ("login", "success", "geo")
+
+
+def keys(login: Login) -> list[tuple[str, ...]]:
+    """The entity key of each view for one login, in ``VIEWS`` order."""
+    user = login.user_id
+    device = NO_DEVICE if login.device_id is None else login.device_id
+    return [
+        (user,),
+        (user, device),
+        (user, login.country),
+        (user, str(login.asn)),
+        (login.ip, user),
+        (login.ip,),
+    ]
+
+
+_U = USER.index
+_P = USER_DEVICE.index  # the three user-pair views share one layout
+_I = IP.index
+_IU = IP_USER.index
+_RAD = math.pi / 180.0
+
+
+def features(cols: Mapping[str, Any], reads: Mapping[str, Sequence[Any]], xp: Any) -> list[Any]:
+    """The login model's features, in ``FEATURES`` order (arrays offline, floats online)."""
+    t = cols["t"]
+    u = reads["user_state"]
+    dev = reads["user_device_state"]
+    ctry = reads["user_country_state"]
+    net = reads["user_asn_state"]
+    ip = reads["ip_state"]
+    succ = u[_U["succ_90d"]]
+    known = succ + 1.0
+    browser = u[_U[f"browser_{BROWSERS[0]}_90d"]] * cols[f"browser_{BROWSERS[0]}"]
+    for b in BROWSERS[1:]:
+        browser = browser + u[_U[f"browser_{b}_90d"]] * cols[f"browser_{b}"]
+    system = u[_U[f"os_{OSES[0]}_90d"]] * cols[f"os_{OSES[0]}"]
+    for o in OSES[1:]:
+        system = system + u[_U[f"os_{o}_90d"]] * cols[f"os_{o}"]
+    # Great-circle distance to the last located successful login, over the time since it.
+    lat1, lon1 = u[_U["lat"]] * _RAD, u[_U["lon"]] * _RAD
+    lat2, lon2 = cols["lat"] * _RAD, cols["lon"] * _RAD
+    h = (
+        xp.sin((lat2 - lat1) / 2.0) ** 2
+        + xp.cos(lat1) * xp.cos(lat2) * xp.sin((lon2 - lon1) / 2.0) ** 2
+    )
+    km = 2.0 * EARTH_KM * xp.arcsin(xp.sqrt(xp.where(h > 1.0, 1.0, h)))  # NaN stays NaN
+    hours = xp.fmax((t - u[_U["geo_ts"]]) / HOUR, 1.0 / 60.0)  # at least a minute apart
+    return [
+        cols["success"],
+        (t % DAY) / HOUR,
+        cols["has_device"],
+        cols["rtt_ms"],
+        t - u[_U["login_ts"]],
+        t - u[_U["success_ts"]],
+        u[_U["n_1d"]],
+        u[_U["n_30d"]],
+        u[_U["fail_1h"]],
+        u[_U["fail_1d"]],
+        succ,
+        browser / known,
+        system / known,
+        dev[_P["succ_90d"]],
+        dev[_P["succ_90d"]] / known,
+        t - dev[_P["login_ts"]],
+        ctry[_P["succ_90d"]],
+        ctry[_P["succ_90d"]] / known,
+        t - ctry[_P["login_ts"]],
+        net[_P["succ_90d"]],
+        net[_P["succ_90d"]] / known,
+        km / hours,
+        ip[_I["n_1h"]],
+        ip[_I["fail_1h"]],
+        ip[_I["fail_1d"]],
+        ip[_I["users_1d"]],
+        ip[_I["fail_1d"]] / (ip[_I["n_1d"]] + 1.0),
+        reads["ip_user_state"][_IU["n_30d"]],
+    ]
+
+
+#: Extra, human-friendly values for reason templates, computed only when a template uses them.
+DISPLAY: dict[str, Callable[[Login, Mapping[str, Any]], Any]] = {
+    "time_utc": lambda e, _: f"{e.timestamp.hour:02d}:{e.timestamp.minute:02d}",
+    "country": lambda e, _: e.country,
+    "asn": lambda e, _: e.asn,
+    "browser": lambda e, _: browser_of(e.user_agent),
+    "os": lambda e, _: os_of(e.user_agent),
+    "outcome": lambda e, _: "correct" if e.success else "wrong",
+    "days_since_success": lambda _, v: v["user_secs_since_success"] / DAY,
+    "device_days": lambda _, v: v["device_secs_since"] / DAY,
+    "country_days": lambda _, v: v["country_secs_since"] / DAY,
+}
+
+CATALOGUE: dict[str, Any] = {
+    "version": "login-reasons/1",
+    "codes": {
+        "PASSWORD_CHECK": {
+            "features": ["success"],
+            "template": "password was {outcome}",
+            "fallback": "password check outcome unknown",
+        },
+        "UNUSUAL_TIME": {
+            "features": ["hour_of_day"],
+            "template": "login at {time_utc} UTC",
+            "fallback": "login at {time_utc} UTC",
+        },
+        "CLIENT_SIGNALS": {
+            "features": ["has_device", "rtt_ms"],
+            "template": "round trip {rtt_ms:.0f} ms; device id sent: {has_device:.0f}",
+            "fallback": "client sent no round-trip time",
+        },
+        "ACCOUNT_ACTIVITY": {
+            "features": [
+                "user_secs_since_login",
+                "user_secs_since_success",
+                "user_n_1d",
+                "user_n_30d",
+                "user_succ_90d",
+            ],
+            "template": "about {user_n_1d:.0f} logins on this account in the last day; last "
+            "successful login {days_since_success:.1f} days ago",
+            "fallback": "no successful login on record for this account",
+        },
+        "ACCOUNT_FAILURES": {
+            "features": ["user_fail_1h", "user_fail_1d"],
+            "template": "about {user_fail_1h:.0f} failed logins on this account in the last "
+            "hour, {user_fail_1d:.0f} in the last day",
+            "fallback": "no failed logins on record",
+        },
+        "UNUSUAL_BROWSER": {
+            "features": ["fam_browser", "fam_os"],
+            "template": "{browser} on {os} is in {fam_browser:.0%} of this user's recent logins",
+            "fallback": "browser not seen for this user",
+        },
+        "NEW_DEVICE": {
+            "features": ["device_succ_90d", "fam_device", "device_secs_since"],
+            "template": "device last used {device_days:.1f} days ago, in {fam_device:.0%} of "
+            "this user's recent logins",
+            "fallback": "new device for this user",
+        },
+        "NEW_COUNTRY": {
+            "features": ["country_succ_90d", "fam_country", "country_secs_since"],
+            "template": "country {country} last used {country_days:.1f} days ago, in "
+            "{fam_country:.0%} of this user's recent logins",
+            "fallback": "country {country} never seen for this user",
+        },
+        "NEW_NETWORK": {
+            "features": ["asn_succ_90d", "fam_asn"],
+            "template": "network AS{asn} in {fam_asn:.0%} of this user's recent logins",
+            "fallback": "network AS{asn} never seen for this user",
+        },
+        "IMPOSSIBLE_TRAVEL": {
+            "features": ["kmh_since_success"],
+            "template": "{kmh_since_success:,.0f} km/h since the last successful login",
+            "fallback": "no earlier location to compare",
+        },
+        "IP_FAILURES": {
+            "features": ["ip_n_1h", "ip_fail_1h", "ip_fail_1d", "ip_fail_ratio_1d"],
+            "template": "IP with about {ip_fail_1h:.0f} failed logins in the last hour, "
+            "{ip_fail_1d:.0f} in the last day",
+            "fallback": "IP not seen before",
+        },
+        "IP_MANY_ACCOUNTS": {
+            "features": ["ip_users_1d", "ip_user_n_30d"],
+            "template": "IP used by about {ip_users_1d:.0f} different accounts in the last day",
+            "fallback": "IP not seen before",
+        },
+    },
+}
