@@ -13,7 +13,7 @@ from fraudscore._errors import (
     ModelError,
     TrainingError,
 )
-from fraudscore._events import Label, Transaction
+from fraudscore._events import Label, Login, Transaction
 from fraudscore._online import FeastSource, FeatureSource, SqliteSource, open_source
 from fraudscore._reasons import Reason
 from fraudscore._scorer import Scorer, ScoreResult
@@ -27,6 +27,7 @@ __all__ = [
     "FeatureStoreError",
     "FraudscoreError",
     "Label",
+    "Login",
     "ModelError",
     "Reason",
     "ScoreResult",

@@ -56,6 +56,47 @@ def main() -> None:
     """Real-time fraud scoring with Feast features, an ONNX model and reason codes."""
 
 
+KIND = click.option(
+    "--kind",
+    type=click.Choice(["transaction", "login"]),
+    default="transaction",
+    show_default=True,
+    help="Card transactions (fraud) or logins (account takeover).",
+)
+
+
+def _kind(name: str) -> Any:
+    from fraudscore._kinds import kind_spec
+
+    return kind_spec(name)
+
+
+def _simulate(
+    kind: str, size: int | None, terminals: int | None, days: int | None, seed: int, start: str
+) -> Any:
+    if kind == "login":
+        from fraudscore._simulate_logins import LoginSimConfig, simulate_logins
+
+        base = LoginSimConfig()
+        return simulate_logins(
+            LoginSimConfig(
+                n_users=size or base.n_users, n_days=days or base.n_days, seed=seed, start=start
+            )
+        )
+    from fraudscore._simulate import TransactionSimConfig, simulate_transactions
+
+    tbase = TransactionSimConfig()
+    return simulate_transactions(
+        TransactionSimConfig(
+            n_customers=size or tbase.n_customers,
+            n_terminals=terminals or tbase.n_terminals,
+            n_days=days or tbase.n_days,
+            seed=seed,
+            start=start,
+        )
+    )
+
+
 @main.command()
 @click.option(
     "--out",
@@ -64,25 +105,28 @@ def main() -> None:
     required=True,
     help="Parquet file to write.",
 )
-@click.option("--customers", default=2_000, show_default=True)
-@click.option("--terminals", default=4_000, show_default=True)
-@click.option("--days", default=100, show_default=True)
+@KIND
+@click.option("--size", type=int, help="Cards (transactions) or users (logins). [2,000]")
+@click.option("--terminals", type=int, help="Terminals (transactions only). [4,000]")
+@click.option("--days", type=int, help="Days of history. [100 transactions, 60 logins]")
 @click.option("--seed", default=7, show_default=True)
 @click.option("--start", default="2018-04-01", show_default=True)
 def simulate(
-    out_path: str, customers: int, terminals: int, days: int, seed: int, start: str
+    out_path: str,
+    kind: str,
+    size: int | None,
+    terminals: int | None,
+    days: int | None,
+    seed: int,
+    start: str,
 ) -> None:
-    """Simulate labelled card transactions (canonical columns) into a parquet file."""
-    from fraudscore._simulate import TransactionSimConfig, simulate_transactions
-
-    cfg = TransactionSimConfig(
-        n_customers=customers, n_terminals=terminals, n_days=days, seed=seed, start=start
-    )
-    with step(f"simulating {customers} cards for {days} days"):
-        df = simulate_transactions(cfg)
+    """Simulate labelled events (canonical columns) into a parquet file."""
+    with step(f"simulating {kind}s"):
+        df = _simulate(kind, size, terminals, days, seed, start)
         Path(out_path).parent.mkdir(parents=True, exist_ok=True)
         df.to_parquet(out_path, index=False)
-    console.print(f"{len(df):,} transactions, {df['is_fraud'].mean():.2%} fraud -> {out_path}")
+    label = _kind(kind).label
+    console.print(f"{len(df):,} {kind}s, {df[label].mean():.2%} {label} -> {out_path}")
 
 
 @main.command()
@@ -90,9 +134,10 @@ def simulate(
 @click.option(
     "--data",
     type=click.Path(dir_okay=False),
-    help="Canonical transactions: fold their history into the repo's parquet sources first.",
+    help="Canonical events: fold their history into the repo's parquet sources first.",
 )
-def apply(repo: str, data: str | None) -> None:
+@KIND
+def apply(repo: str, data: str | None, kind: str) -> None:
     """Register the Feast repo (`feast apply`), optionally writing its sources from --data."""
     from fraudscore._feast import apply_repo, write_sources
     from fraudscore._pipeline import offline_features, read_events
@@ -100,7 +145,7 @@ def apply(repo: str, data: str | None) -> None:
     def go() -> list[str]:
         if data:
             with step("building state history from the event stream"):
-                write_sources(repo, offline_features(read_events(data)).history)
+                write_sources(repo, offline_features(read_events(data), _kind(kind)).history)
         with step("feast apply"):
             return apply_repo(repo)
 
@@ -112,7 +157,8 @@ def apply(repo: str, data: str | None) -> None:
 @click.option("--start", "start_s", default="1970-01-02T00:00:00+00:00", show_default=True)
 @click.option("--end", "end_s", default=None, help="ISO time; default now.")
 def materialize(repo: str, start_s: str, end_s: str | None) -> None:
-    """Load the latest state per entity in [start, end] into the online store."""
+    """Load the latest state per entity in [start, end] into the online store (every view whose
+    parquet source exists)."""
     from fraudscore._feast import materialize_repo
 
     start = datetime.fromisoformat(start_s)
@@ -126,15 +172,20 @@ def materialize(repo: str, start_s: str, end_s: str | None) -> None:
 @click.option("--train-start", required=True, callback=_day)
 @click.option("--train-end", required=True, callback=_day)
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False))
-def train(data: str, train_start: date, train_end: date, out_dir: str) -> None:
+@KIND
+def train(data: str, train_start: date, train_end: date, out_dir: str, kind: str) -> None:
     """Train on [train-start, train-end] (inclusive days) and write an ONNX bundle."""
     from fraudscore._pipeline import offline_features, read_events, train_model
 
+    spec = _kind(kind)
+
     def go() -> Any:
         with step("building features from the whole history"):
-            offline = offline_features(read_events(data))
+            offline = offline_features(read_events(data), spec)
         with step("training XGBoost and exporting ONNX"):
-            return train_model(offline.frame, train_start, train_end, out_dir, offline=offline)
+            return train_model(
+                offline.frame, train_start, train_end, out_dir, spec, offline=offline
+            )
 
     trained = _run(go)
     m = trained.bundle.manifest
@@ -150,7 +201,7 @@ def train(data: str, train_start: date, train_end: date, out_dir: str) -> None:
 @click.option("--test-end", required=True, callback=_day)
 @click.option("--json", "as_json", is_flag=True, help="Print the metrics as JSON.")
 def evaluate(bundle: str, data: str, test_start: date, test_end: date, as_json: bool) -> None:
-    """Metrics of the bundle and both baselines on the test days (handbook protocol)."""
+    """Metrics of the bundle and its baselines on the test days (its kind is in the bundle)."""
     from fraudscore._pipeline import evaluate_file, read_events
 
     def go() -> dict[str, Any]:
@@ -165,11 +216,14 @@ def evaluate(bundle: str, data: str, test_start: date, test_end: date, as_json: 
 
 
 def print_metrics(report: dict[str, Any]) -> None:
-    table = Table(
-        title=f"test {report['test_window']['start']}..{report['test_window']['end']} "
-        f"({report['test_transactions']:,} tx, {report['test_frauds']} frauds)"
+    window = report["test_window"]
+    counts = ", ".join(
+        f"{k.removeprefix('test_')}: {v:,}"
+        for k, v in report.items()
+        if k.startswith("test_") and isinstance(v, int)
     )
-    names = ["roc_auc", "average_precision", "card_precision_at_100", "recall_at_1pct_fpr"]
+    table = Table(title=f"test {window['start']}..{window['end']} ({counts})")
+    names = list(next(iter(report["models"].values())))
     table.add_column("model", no_wrap=True)
     for n in names:
         table.add_column(n, justify="right")
@@ -181,15 +235,14 @@ def print_metrics(report: dict[str, Any]) -> None:
 @main.command()
 @click.option("--bundle", required=True, type=click.Path(file_okay=False))
 @click.option("--repo", default=DEFAULT_REPO, show_default=True, type=click.Path(file_okay=False))
-@click.option("--data", type=click.Path(dir_okay=False), help="Canonical transactions to score.")
-@click.option("--event", "event_json", help="One transaction as JSON.")
+@click.option("--data", type=click.Path(dir_okay=False), help="Canonical events to score.")
+@click.option("--event", "event_json", help="One event as JSON (the bundle's kind).")
 @click.option("--limit", default=10, show_default=True)
 @click.option("--json", "as_json", is_flag=True)
 def score(
     bundle: str, repo: str, data: str | None, event_json: str | None, limit: int, as_json: bool
 ) -> None:
-    """Score transactions (from --data or --event) against the online store. Writes nothing."""
-    from fraudscore._events import Transaction
+    """Score events (from --data or --event) against the online store. Writes nothing."""
     from fraudscore._pipeline import read_events, to_events
     from fraudscore._scorer import Scorer
 
@@ -198,9 +251,9 @@ def score(
         if event_json:
             fields = json.loads(event_json)
             fields["timestamp"] = datetime.fromisoformat(fields["timestamp"])
-            events = [Transaction(**fields)]
+            events = [scorer.kind.event_type(**fields)]
         elif data:
-            events = to_events(read_events(data).head(limit))
+            events = to_events(read_events(data).head(limit), scorer.kind)
         else:
             raise click.UsageError("give --data or --event")
         for event in events:
@@ -227,14 +280,21 @@ def result_dict(result: Any) -> dict[str, Any]:
     }
 
 
+_COLOURS = {"approve": "green", "allow": "green", "review": "yellow", "challenge": "yellow"}
+
+
+def _describe(event: Any) -> str:
+    if hasattr(event, "amount"):
+        return f"card {event.customer_id} terminal {event.terminal_id} amount {event.amount:.2f}"
+    outcome = "ok" if event.success else "wrong password"
+    return f"user {event.user_id} from {event.ip} {event.country} AS{event.asn} ({outcome})"
+
+
 def print_result(event: Any, result: Any, truth: str | None = None) -> None:
-    colour = {"approve": "green", "review": "yellow", "decline": "red"}.get(
-        result.decision, "white"
-    )
+    colour = _COLOURS.get(result.decision, "red")
     head = (
-        f"[bold]{result.event_id}[/] {event.timestamp:%Y-%m-%d %H:%M} card {event.customer_id} "
-        f"terminal {event.terminal_id} amount {event.amount:.2f}  score {result.score:.3f} "
-        f"[{colour}]{result.decision.upper()}[/]"
+        f"[bold]{result.event_id}[/] {event.timestamp:%Y-%m-%d %H:%M} {_describe(event)}  "
+        f"score {result.score:.3f} [{colour}]{result.decision.upper()}[/]"
     )
     if truth:
         head += f"  (truth: {truth})"
@@ -251,7 +311,7 @@ def print_result(event: Any, result: Any, truth: str | None = None) -> None:
     default="data/demo",
     show_default=True,
     type=click.Path(file_okay=False),
-    help="Where the data, a copy of the Feast repo and the bundle go.",
+    help="Where the data, a copy of the Feast repo and the bundles go.",
 )
 @click.option(
     "--repo",
@@ -262,20 +322,53 @@ def print_result(event: Any, result: Any, truth: str | None = None) -> None:
 )
 @click.option("--customers", default=2_000, show_default=True)
 @click.option("--terminals", default=4_000, show_default=True)
-@click.option("--days", default=100, show_default=True)
+@click.option("--days", default=100, show_default=True, help="Days of transactions.")
+@click.option("--users", default=2_000, show_default=True)
+@click.option("--login-days", default=60, show_default=True)
 @click.option("--seed", default=7, show_default=True)
-@click.option("--show", default=8, show_default=True, help="Scored events to print.")
+@click.option("--show", default=6, show_default=True, help="Scored events to print per kind.")
 def demo(
-    workdir: str, repo: str, customers: int, terminals: int, days: int, seed: int, show: int
+    workdir: str,
+    repo: str,
+    customers: int,
+    terminals: int,
+    days: int,
+    users: int,
+    login_days: int,
+    seed: int,
+    show: int,
 ) -> None:
-    """Everything, end to end, on the embedded SQLite store: simulate, build the Feast store,
-    train, evaluate, export, then score and record the last day's events live, with reasons."""
-    _run(lambda: run_demo(Path(workdir), Path(repo), customers, terminals, days, seed, show))
+    """Everything, end to end, on the embedded SQLite store, for transactions then logins:
+    simulate, build the Feast store, train, evaluate, export, then score and record the last
+    day's events live, with reasons."""
+    work, template = Path(workdir), Path(repo)
+
+    def go() -> None:
+        work.mkdir(parents=True, exist_ok=True)
+        feast_repo = work / "feature_repo"
+        if feast_repo.exists():
+            shutil.rmtree(feast_repo)
+        shutil.copytree(template, feast_repo, ignore=shutil.ignore_patterns("data", "__pycache__"))
+        run_demo(
+            "transaction",
+            work,
+            feast_repo,
+            _simulate("transaction", customers, terminals, days, seed, "2018-04-01"),
+            show,
+        )
+        run_demo(
+            "login",
+            work,
+            feast_repo,
+            _simulate("login", users, None, login_days, seed, "2018-04-01"),
+            show,
+        )
+        console.print(f"\nFeast repo: {feast_repo}  bundles and evaluations: {work}")
+
+    _run(go)
 
 
-def run_demo(
-    work: Path, repo_template: Path, customers: int, terminals: int, days: int, seed: int, show: int
-) -> None:
+def run_demo(kind_name: str, work: Path, repo: Path, data: Any, show: int) -> None:
     import pandas as pd
 
     from fraudscore._evaluate import default_windows
@@ -287,60 +380,45 @@ def run_demo(
         train_model,
     )
     from fraudscore._scorer import Scorer
-    from fraudscore._simulate import TransactionSimConfig, simulate_transactions
 
-    work.mkdir(parents=True, exist_ok=True)
-    repo = work / "feature_repo"
-    if repo.exists():
-        shutil.rmtree(repo)
-    shutil.copytree(repo_template, repo, ignore=shutil.ignore_patterns("data", "__pycache__"))
-    with step(f"simulating {customers:,} cards, {terminals:,} terminals, {days} days"):
-        data = simulate_transactions(
-            TransactionSimConfig(
-                n_customers=customers, n_terminals=terminals, n_days=days, seed=seed
-            )
-        )
-        data.to_parquet(work / "transactions.parquet", index=False)
-    patterns = data["fraud_pattern"].value_counts()
+    kind = _kind(kind_name)
+    out.rule(f"[bold]{kind_name}s")
+    data.to_parquet(work / f"{kind_name}s.parquet", index=False)
+    pattern = "fraud_pattern" if kind_name == "transaction" else "attack_pattern"
+    patterns = data[pattern].value_counts()
     console.print(
-        f"  {len(data):,} transactions, {data['is_fraud'].mean():.2%} fraud "
+        f"simulated {len(data):,} {kind_name}s, {data[kind.label].mean():.2%} {kind.label} "
         f"({', '.join(f'{k}: {v}' for k, v in patterns.items() if k != 'none')})"
     )
     with step("folding the history into features and state (offline pipeline)"):
-        offline = offline_features(data)
+        offline = offline_features(data, kind)
     frame = offline.frame
-    train_start, train_end, test_start, test_end = default_windows(frame)
+    train_days = 35 if kind_name == "transaction" else 28
+    train_start, train_end, test_start, test_end = default_windows(frame, train_days=train_days)
     live_start = pd.Timestamp(frame["timestamp"].max().normalize())
     with step(f"feast apply + materialize state as of {live_start:%Y-%m-%d %H:%M}"):
         build_store(
             repo, offline, as_of=(live_start - pd.Timedelta(microseconds=1)).to_pydatetime()
         )
-    bundle = work / "bundle"
+    bundle = work / f"{kind_name}_bundle"
     with step(f"training on {train_start}..{train_end}, exporting ONNX"):
-        trained = train_model(data, train_start, train_end, bundle, offline=offline)
-    with step(f"evaluating on {test_start}..{test_end} against two baselines"):
+        trained = train_model(data, train_start, train_end, bundle, kind, offline=offline)
+    with step(f"evaluating on {test_start}..{test_end} against the baselines"):
         report = evaluate_file(bundle, data, test_start, test_end, offline=offline)
     print_metrics(report)
-    (work / "evaluation.json").write_text(json.dumps(report, indent=2))
+    (work / f"{kind_name}_evaluation.json").write_text(json.dumps(report, indent=2))
     scorer = Scorer.open(bundle, repo)
     live_end = live_start + pd.Timedelta(days=1)
     with step(f"live: score + record every event of {live_start:%Y-%m-%d}"):
         results = replay(scorer, frame, live_start.to_pydatetime(), live_end.to_pydatetime())
-    truth = dict(
-        zip(
-            frame["transaction_id"],
-            data.set_index("transaction_id").loc[frame["transaction_id"], "fraud_pattern"],
-            strict=True,
-        )
-    )
+    truth = dict(zip(data[kind.id_field], data[pattern], strict=True))
     counts = pd.Series([r.decision for _, r in results]).value_counts().to_dict()
     console.print(f"  {len(results):,} events scored live: {counts}")
     flagged = sorted(results, key=lambda p: -p[1].score)[: max(show - 2, 1)]
-    calm = [p for p in results if p[1].decision == "approve"][:2]
-    out.rule(f"model {trained.bundle.version}: highest-risk events, then two approved")
+    calm = [p for p in results if p[1].decision == kind.decisions[0]][:2]
+    out.rule(f"model {trained.bundle.version}: highest-risk events, then two allowed")
     for event, result in flagged + calm:
-        print_result(event, result, truth.get(event.transaction_id))
-    console.print(f"\nbundle: {bundle}  Feast repo: {repo}  evaluation: {work / 'evaluation.json'}")
+        print_result(event, result, truth.get(getattr(event, kind.id_field)))
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -159,8 +159,24 @@ def apply_repo(repo: str | Path) -> list[str]:
     return sorted(o.name for o in objects if isinstance(o, FeatureView))
 
 
-def materialize_repo(repo: str | Path, start: datetime, end: datetime) -> None:
-    """``feast materialize start end``: load the latest state per entity into the online store."""
+def materialize_repo(
+    repo: str | Path, start: datetime, end: datetime, views: Sequence[str] | None = None
+) -> None:
+    """``feast materialize start end``: load the latest state per entity into the online store.
+
+    ``views`` limits it to those feature views (default: every view whose source exists).
+    """
     store = open_store(repo)
+    if views is None:
+        views = [
+            fv.name
+            for fv in store.list_feature_views()
+            if (Path(repo) / DATA_DIR / f"{fv.name}.parquet").is_file()
+        ]
+    if not views:
+        raise FeatureStoreError(
+            f"no parquet sources in {str(Path(repo) / DATA_DIR)!r}; build features first "
+            "(`fraudscore apply --data ...`)"
+        )
     with feast_errors("feast materialize"), _quiet():
-        store.materialize(start_date=start, end_date=end)
+        store.materialize(start_date=start, end_date=end, feature_views=list(views))

@@ -329,6 +329,7 @@ DISPLAY: dict[str, Callable[[Login, Mapping[str, Any]], Any]] = {
     "browser": lambda e, _: browser_of(e.user_agent),
     "os": lambda e, _: os_of(e.user_agent),
     "outcome": lambda e, _: "correct" if e.success else "wrong",
+    "device_sent": lambda e, _: "not sent" if e.device_id is None else "sent",
     "days_since_success": lambda _, v: v["user_secs_since_success"] / DAY,
     "device_days": lambda _, v: v["device_secs_since"] / DAY,
     "country_days": lambda _, v: v["country_secs_since"] / DAY,
@@ -349,7 +350,7 @@ CATALOGUE: dict[str, Any] = {
         },
         "CLIENT_SIGNALS": {
             "features": ["has_device", "rtt_ms"],
-            "template": "round trip {rtt_ms:.0f} ms; device id sent: {has_device:.0f}",
+            "template": "round trip {rtt_ms:.0f} ms, device id {device_sent}",
             "fallback": "client sent no round-trip time",
         },
         "ACCOUNT_ACTIVITY": {
@@ -377,20 +378,21 @@ CATALOGUE: dict[str, Any] = {
         },
         "NEW_DEVICE": {
             "features": ["device_succ_90d", "fam_device", "device_secs_since"],
-            "template": "device last used {device_days:.1f} days ago, in {fam_device:.0%} of "
-            "this user's recent logins",
+            "template": "device with about {device_succ_90d:.0f} successful logins for this "
+            "user in 90 days (last seen {device_days:.1f} days ago)",
             "fallback": "new device for this user",
         },
         "NEW_COUNTRY": {
             "features": ["country_succ_90d", "fam_country", "country_secs_since"],
-            "template": "country {country} last used {country_days:.1f} days ago, in "
-            "{fam_country:.0%} of this user's recent logins",
+            "template": "country {country} last seen {country_days:.1f} days ago for this "
+            "user, about {country_succ_90d:.0f} successful logins from it in 90 days",
             "fallback": "country {country} never seen for this user",
         },
         "NEW_NETWORK": {
             "features": ["asn_succ_90d", "fam_asn"],
-            "template": "network AS{asn} in {fam_asn:.0%} of this user's recent logins",
-            "fallback": "network AS{asn} never seen for this user",
+            "template": "network AS{asn} with about {asn_succ_90d:.0f} successful logins for "
+            "this user in 90 days ({fam_asn:.0%} of them)",
+            "fallback": "network AS{asn}",
         },
         "IMPOSSIBLE_TRAVEL": {
             "features": ["kmh_since_success"],

@@ -79,7 +79,7 @@ def build_store(repo: str | Path, offline: OfflineFeatures, as_of: datetime | No
     times = [h["event_timestamp"] for h in offline.history.values()]
     start = min(t.min() for t in times).to_pydatetime() - timedelta(seconds=1)
     end = as_of or max(t.max() for t in times).to_pydatetime()
-    materialize_repo(repo, start, end)
+    materialize_repo(repo, start, end, views=list(offline.history))
 
 
 def train_model(

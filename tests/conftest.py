@@ -9,9 +9,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from fraudscore._kinds import LOGIN
 from fraudscore._offline import OfflineFeatures
 from fraudscore._pipeline import build_store, offline_features, train_model
 from fraudscore._simulate import TransactionSimConfig, simulate_transactions
+from fraudscore._simulate_logins import LoginSimConfig, simulate_logins
 
 REPO_TEMPLATE = Path(__file__).resolve().parents[1] / "feature_repo"
 SMALL = TransactionSimConfig(n_customers=150, n_terminals=300, n_days=40, seed=3)
@@ -56,4 +58,48 @@ def repo(built_repo: Path, tmp_path: Path) -> Path:
 def bundle_dir(tmp_path_factory: pytest.TempPathFactory, offline: OfflineFeatures) -> Path:
     out = tmp_path_factory.mktemp("bundle") / "bundle"
     train_model(offline.frame, *TRAIN, out, offline=offline)
+    return out
+
+
+# Logins ---------------------------------------------------------------------------------------
+
+LOGIN_SMALL = LoginSimConfig(n_users=300, n_days=40, seed=4)
+LOGIN_CUTOFF = pd.Timestamp("2018-05-06", tz="UTC")
+LOGIN_TRAIN = (date(2018, 4, 8), date(2018, 4, 30))
+
+
+@pytest.fixture(scope="session")
+def login_sim() -> pd.DataFrame:
+    return simulate_logins(LOGIN_SMALL)
+
+
+@pytest.fixture(scope="session")
+def login_offline(login_sim: pd.DataFrame) -> OfflineFeatures:
+    return offline_features(login_sim, LOGIN)
+
+
+@pytest.fixture(scope="session")
+def built_login_repo(
+    tmp_path_factory: pytest.TempPathFactory, login_offline: OfflineFeatures
+) -> Path:
+    """A Feast repo with login state materialized as of LOGIN_CUTOFF (treat as read-only)."""
+    repo = copy_repo(tmp_path_factory.mktemp("feast_login") / "feature_repo")
+    as_of = (LOGIN_CUTOFF - pd.Timedelta(microseconds=1)).to_pydatetime()
+    build_store(repo, login_offline, as_of=as_of)
+    return repo
+
+
+@pytest.fixture
+def login_repo(built_login_repo: Path, tmp_path: Path) -> Path:
+    dst = tmp_path / "feature_repo"
+    shutil.copytree(built_login_repo, dst)
+    return dst
+
+
+@pytest.fixture(scope="session")
+def login_bundle_dir(
+    tmp_path_factory: pytest.TempPathFactory, login_offline: OfflineFeatures
+) -> Path:
+    out = tmp_path_factory.mktemp("login_bundle") / "bundle"
+    train_model(login_offline.frame, *LOGIN_TRAIN, out, LOGIN, offline=login_offline)
     return out

@@ -22,7 +22,7 @@ def test_cli_pipeline(tmp_path: Path) -> None:
     """simulate -> apply --data -> materialize -> train -> evaluate --json -> score, all succeed."""
     data = str(tmp_path / "tx.parquet")
     repo = str(copy_repo(tmp_path / "feature_repo"))
-    invoke("simulate", "--out", data, "--customers", "120", "--terminals", "240", "--days", "40")
+    invoke("simulate", "--out", data, "--size", "120", "--terminals", "240", "--days", "40")
     assert "feature views" in invoke("apply", "--repo", repo, "--data", data).output
     invoke("materialize", "--repo", repo, "--end", "2018-05-05T00:00:00+00:00")
     bundle = str(tmp_path / "bundle")
@@ -58,7 +58,7 @@ def test_cli_pipeline(tmp_path: Path) -> None:
 
 
 def test_cli_reports_bad_input_without_traceback(tmp_path: Path) -> None:
-    """A bad event exits 2 with the typed error's message, naming the field."""
+    """A missing bundle exits 2 with the typed error's message, not a traceback."""
     result = CliRunner().invoke(
         main, ["score", "--bundle", str(tmp_path), "--repo", str(tmp_path), "--event", "{}"]
     )
@@ -78,8 +78,13 @@ def test_demo_runs_small(tmp_path: Path) -> None:
         "600",
         "--days",
         "50",
+        "--users",
+        "300",
+        "--login-days",
+        "40",
         "--show",
         "3",
     ).stdout
-    assert "baseline_logistic_regression" in out
+    assert "baseline_logistic_regression" in out and "baseline_freeman" in out
     assert any(d in out for d in ("APPROVE", "REVIEW", "DECLINE"))
+    assert any(d in out for d in ("ALLOW", "CHALLENGE", "DENY"))
