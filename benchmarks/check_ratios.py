@@ -10,7 +10,10 @@ import json
 import sys
 
 #: (ours, baseline, minimum p50 ratio baseline / ours)
-RATIOS = [("test_score_fraudscore", "test_score_user_path", 8.0)]
+RATIOS = [
+    ("test_score_fraudscore", "test_score_user_path", 8.0),
+    ("test_score_login_fraudscore", "test_score_login_user_path", 8.0),
+]
 
 
 def main(path: str) -> int:
