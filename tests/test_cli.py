@@ -88,3 +88,56 @@ def test_demo_runs_small(tmp_path: Path) -> None:
     assert "baseline_logistic_regression" in out and "baseline_freeman" in out
     assert any(d in out for d in ("APPROVE", "REVIEW", "DECLINE"))
     assert any(d in out for d in ("ALLOW", "CHALLENGE", "DENY"))
+
+
+def test_cli_login_pipeline(tmp_path: Path) -> None:
+    """The same commands with --kind login; evaluate reports the model and the Freeman baseline,
+    and a bad --event is refused with the field named."""
+    data = str(tmp_path / "logins.parquet")
+    repo = str(copy_repo(tmp_path / "feature_repo"))
+    invoke("simulate", "--kind", "login", "--out", data, "--size", "300", "--days", "40")
+    assert "user_state" in invoke("apply", "--kind", "login", "--repo", repo, "--data", data).output
+    invoke("materialize", "--repo", repo, "--end", "2018-05-05T00:00:00+00:00")
+    bundle = str(tmp_path / "bundle")
+    invoke(
+        "train",
+        "--kind",
+        "login",
+        "--data",
+        data,
+        "--train-start",
+        "2018-04-05",
+        "--train-end",
+        "2018-04-25",
+        "--out",
+        bundle,
+    )
+    report = json.loads(
+        invoke(
+            "evaluate",
+            "--bundle",
+            bundle,
+            "--data",
+            data,
+            "--test-start",
+            "2018-05-01",
+            "--test-end",
+            "2018-05-09",
+            "--json",
+        ).stdout
+    )
+    assert set(report["models"]) == {"model", "baseline_freeman"}
+    scored = invoke(
+        "score", "--bundle", bundle, "--repo", repo, "--data", data, "--limit", "3", "--json"
+    )
+    assert all(
+        json.loads(line)["decision"] in ("allow", "challenge", "deny")
+        for line in scored.stdout.splitlines()
+    )
+    bad = (
+        '{"login_id": "x", "timestamp": "2018-05-02T10:00:00+00:00", "user_id": "U1", '
+        '"ip": "1.2.3.4", "country": "Deutschland", "asn": 1, "user_agent": "ua", '
+        '"success": true}'
+    )
+    result = CliRunner().invoke(main, ["score", "--bundle", bundle, "--repo", repo, "--event", bad])
+    assert result.exit_code == 2 and "'country'" in result.output
