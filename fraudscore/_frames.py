@@ -61,6 +61,26 @@ def _ids(df: pd.DataFrame, column: str) -> None:
         _fail(df, column, bad, "a non-empty string id")
 
 
+def _common(df: pd.DataFrame, required: tuple[str, ...], ids: tuple[str, ...]) -> pd.DataFrame:
+    """Required columns present, string ids (the first unique), a UTC ``timestamp``."""
+    import pandas as pd
+
+    for column in required:
+        if column not in df.columns:
+            raise EventValidationError(
+                column, "<missing column>", f"a column named {column!r}", where="frame"
+            )
+    out = pd.DataFrame(index=df.index)
+    for column in ids:
+        _ids(df, column)
+        out[column] = df[column].astype(str)
+    duplicated = df[ids[0]].duplicated().to_numpy()
+    if duplicated.any():
+        _fail(df, ids[0], duplicated, "unique ids")
+    out["timestamp"] = _utc(df, "timestamp")
+    return out
+
+
 def prepare_transactions(
     df: pd.DataFrame,
     *,
@@ -75,18 +95,7 @@ def prepare_transactions(
     import pandas as pd
 
     required = TRANSACTION_COLUMNS + (("is_fraud",) if labelled else ())
-    for column in required:
-        if column not in df.columns:
-            raise EventValidationError(
-                column, "<missing column>", f"a column named {column!r}", where="frame"
-            )
-    out = pd.DataFrame(index=df.index)
-    for column in ("transaction_id", "customer_id", "terminal_id"):
-        _ids(df, column)
-        out[column] = df[column].astype(str)
-    if df["transaction_id"].duplicated().any():
-        _fail(df, "transaction_id", df["transaction_id"].duplicated().to_numpy(), "unique ids")
-    out["timestamp"] = _utc(df, "timestamp")
+    out = _common(df, required, ("transaction_id", "customer_id", "terminal_id"))
     amount = pd.to_numeric(df["amount"], errors="coerce").to_numpy(dtype=np.float64)
     bad = ~(np.isfinite(amount) & (amount > 0))
     if bad.any():
@@ -153,18 +162,7 @@ def prepare_logins(df: pd.DataFrame, *, labelled: bool = True) -> pd.DataFrame:
     import pandas as pd
 
     required = LOGIN_COLUMNS + (("is_ato",) if labelled else ())
-    for column in required:
-        if column not in df.columns:
-            raise EventValidationError(
-                column, "<missing column>", f"a column named {column!r}", where="frame"
-            )
-    out = pd.DataFrame(index=df.index)
-    for column in ("login_id", "user_id", "user_agent"):
-        _ids(df, column)
-        out[column] = df[column].astype(str)
-    if df["login_id"].duplicated().any():
-        _fail(df, "login_id", df["login_id"].duplicated().to_numpy(), "unique ids")
-    out["timestamp"] = _utc(df, "timestamp")
+    out = _common(df, required, ("login_id", "user_id", "user_agent"))
     valid_ip: dict[object, bool] = {}
     for ip in df["ip"].unique():
         try:
