@@ -152,10 +152,13 @@ def apply_repo(repo: str | Path) -> list[str]:
     """``feast apply`` from Python: register every object defined in the repo. Returns the views."""
     from feast import FeatureView
 
+    from fraudscore._online import add_read_indexes
+
     store = open_store(repo)
     with feast_errors("feast apply"), _quiet():
         objects = repo_objects(repo)
         store.apply(objects)
+    add_read_indexes(store)
     return sorted(o.name for o in objects if isinstance(o, FeatureView))
 
 

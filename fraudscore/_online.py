@@ -21,6 +21,7 @@ import sqlite3
 import struct
 import threading
 from collections.abc import Sequence
+from contextlib import closing
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -118,6 +119,41 @@ def encode_value(x: float) -> bytes:
     return b"" if x != x else b")" + struct.pack("<d", x)
 
 
+_SQLITE_TYPES = ("sqlite", "feast.infra.online_stores.sqlite.SqliteOnlineStore")
+
+
+def _sqlite_path(store: FeatureStore) -> Path:
+    config = store.config
+    path = Path(config.online_store.path)
+    return path if path.is_absolute() else Path(str(config.repo_path)) / path
+
+
+def add_read_indexes(store: FeatureStore) -> None:
+    """Give each SQLite online-store table a covering index for the scorer's read.
+
+    Feast's own index is on ``entity_key`` only, so each of an entity's rows costs one more
+    lookup in the table; an index on (entity_key, feature_name, value) answers the read from the
+    index alone (a login's six views: 66 -> 50 µs here). SQLite maintains it on Feast's writes
+    too. Other store types, and a store applied without it, work the same, a little slower.
+    """
+    from feast.infra.online_stores.helpers import compute_table_id
+
+    config = store.config
+    if config.online_store.type not in _SQLITE_TYPES:
+        return
+    versioning = bool(getattr(config.registry, "enable_online_feature_view_versioning", False))
+    tables = [compute_table_id(config.project, fv, versioning) for fv in store.list_feature_views()]
+    try:
+        with closing(sqlite3.connect(_sqlite_path(store))) as conn, conn:
+            for table in tables:
+                conn.execute(
+                    f'CREATE INDEX IF NOT EXISTS "{table}_fraudscore_read" '
+                    f'ON "{table}" (entity_key, feature_name, value)'
+                )
+    except sqlite3.Error as exc:
+        raise FeatureStoreError(f"indexing the SQLite online store failed: {exc}") from exc
+
+
 def _resolve_views(store: FeatureStore, views: Sequence[StateView]) -> list[Any]:
     out = []
     for view in views:
@@ -147,10 +183,7 @@ class SqliteSource:
         from feast.infra.online_stores.helpers import compute_table_id
 
         config = store.config
-        if config.online_store.type not in (
-            "sqlite",
-            "feast.infra.online_stores.sqlite.SqliteOnlineStore",
-        ):
+        if config.online_store.type not in _SQLITE_TYPES:
             raise FeatureStoreError(
                 f"SqliteSource needs a sqlite online store, not {config.online_store.type!r}"
             )
@@ -159,10 +192,7 @@ class SqliteSource:
                 "entity_key_serialization_version must be 3, not "
                 f"{config.entity_key_serialization_version}"
             )
-        path = Path(config.online_store.path)
-        if not path.is_absolute():
-            path = Path(str(config.repo_path)) / path
-        self.path = path
+        path = self.path = _sqlite_path(store)
         self.views = tuple(views)
         fvs = _resolve_views(store, self.views)
         versioning = bool(getattr(config.registry, "enable_online_feature_view_versioning", False))
@@ -333,7 +363,7 @@ def open_source(repo: str | Path | FeatureStore, views: Sequence[StateView]) -> 
     """The fastest source for the repo's online store type; a clear error for an unknown one."""
     store = repo if not isinstance(repo, str | Path) else open_store(repo)
     kind = store.config.online_store.type
-    if kind in ("sqlite", "feast.infra.online_stores.sqlite.SqliteOnlineStore"):
+    if kind in _SQLITE_TYPES:
         return SqliteSource(store, views)
     raise FeatureStoreError(
         f"online store type {kind!r} is not supported by the fast path; use sqlite"

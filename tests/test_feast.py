@@ -167,3 +167,17 @@ def test_bulk_decoding_equals_one_by_one() -> None:
     ]
     for raws in (doubles, mixed, []):
         np.testing.assert_array_equal(decode_values(raws), [decode_value(r) for r in raws])
+
+
+def test_apply_adds_a_covering_read_index(built_repo: Path) -> None:
+    """apply leaves each online table with the scorer's covering index, and the read uses it."""
+    import sqlite3
+
+    store = open_store(built_repo)
+    source = SqliteSource(store, VIEWS)
+    with sqlite3.connect(source.path) as conn:
+        for table in source.tables:
+            names = [r[1] for r in conn.execute(f'PRAGMA index_list("{table}")')]
+            assert f"{table}_fraudscore_read" in names
+        plan = " ".join(r[3] for r in conn.execute("EXPLAIN QUERY PLAN " + source._one, [b"k"] * 3))
+    assert plan.count("COVERING INDEX") == len(VIEWS)
