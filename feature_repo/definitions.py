@@ -20,14 +20,25 @@ transaction_model_v1 = feature_service(
 )
 
 # Logins (account takeover).
+from fraudscore._login import (  # noqa: E402
+    COUNTRY,
+    IP,
+    IP_USER,
+    NETWORK,
+    TOTALS,
+    USER,
+    USER_ASN,
+    USER_COUNTRY,
+    USER_DEVICE,
+)
 from fraudscore._login import FEATURE_SERVICE as LOGIN_SERVICE  # noqa: E402
-from fraudscore._login import IP, IP_USER, USER, USER_ASN, USER_COUNTRY, USER_DEVICE  # noqa: E402
 
 user = entity("user", "user_id", "An account.")
 device = entity("device", "device_key", "A device id ('-' when the client sent none).")
 country = entity("country", "country", "ISO-3166 alpha-2 country of the login IP.")
 network = entity("network", "asn_key", "Autonomous system number of the login IP, as text.")
 ip_address = entity("ip_address", "ip", "The login IP address.")
+scope = entity("scope", "scope", "The one key ('*') of the all-users totals.")
 
 user_state = state_view(USER, [user])
 user_device_state = state_view(USER_DEVICE, [user, device])
@@ -35,8 +46,21 @@ user_country_state = state_view(USER_COUNTRY, [user, country])
 user_asn_state = state_view(USER_ASN, [user, network])
 ip_user_state = state_view(IP_USER, [ip_address, user])
 ip_state = state_view(IP, [ip_address])
+country_state = state_view(COUNTRY, [country])
+asn_state = state_view(NETWORK, [network])
+login_totals_state = state_view(TOTALS, [scope])
 
 login_model_v1 = feature_service(
     LOGIN_SERVICE,
-    [user_state, user_device_state, user_country_state, user_asn_state, ip_user_state, ip_state],
+    [
+        user_state,
+        user_device_state,
+        user_country_state,
+        user_asn_state,
+        ip_user_state,
+        ip_state,
+        country_state,
+        asn_state,
+        login_totals_state,
+    ],
 )

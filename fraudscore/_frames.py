@@ -212,4 +212,5 @@ def prepare_logins(df: pd.DataFrame, *, labelled: bool = True) -> pd.DataFrame:
             out["is_attack_ip"] = _bools(df, "is_attack_ip").astype(np.int8)
     out["device_key"] = out["device_id"].map(lambda d: NO_DEVICE if d is None else d)
     out["asn_key"] = out["asn"].astype(str)
+    out["scope"] = "*"  # the key of the one-row totals view
     return out.sort_values(["timestamp", "login_id"], kind="stable").reset_index(drop=True)

@@ -1,14 +1,15 @@
 """Login (account-takeover) features: state views, request-time features, reason catalogue.
 
 Same architecture as ``_transaction``: state per user, user x device, user x country,
-user x ASN, IP and IP x user, each as decayed accumulators (``_state``), read and updated by the
-same code offline (arrays) and online (floats).
+user x ASN, IP x user and IP, plus the global popularity of countries, networks and browser / OS
+families, each as decayed accumulators (``_state``), read and updated by the same code offline
+(arrays) and online (floats).
 
-Familiarity (the idea behind Freeman et al., NDSS 2016): for this user, how often this device,
-country, network (ASN) and browser / OS appeared among recent successful logins, as a share of
-the user's successful logins (``(count) / (user successes + 1)``: a user with no history gets 0,
-not an undefined ratio). The global popularity of a value enters through the Freeman baseline
-(``_freeman``) and, for IPs, through the IP views.
+Familiarity (the idea behind Freeman et al., NDSS 2016): for this user, the share of recent
+successful logins with this device, country, network (ASN), browser and OS, smoothed against how
+common the value is globally: ``(c_user(v) + ALPHA * p_global(v)) / (n_user + ALPHA)``. A user
+with no history gets the global share; a value no one uses gets 0. A device belongs to one user,
+so its global share is taken as 0.
 
 Clocks of a login: ``login`` (every attempt), ``success`` (correct credentials), ``geo``
 (successful and with coordinates).
@@ -138,8 +139,47 @@ IP = StateView(
     description="Per IP: attempts, failures and distinct users.",
 )
 
+
+def _popularity(name: str, key: str, what: str) -> StateView:
+    return StateView(
+        name=name,
+        keys=(key,),
+        clocks=("success",),
+        accumulators=(Accumulator("succ_30d", "success", 30 * DAY),),
+        ttl=timedelta(days=90),
+        description=f"Per {what}, all users: successful logins (global popularity).",
+    )
+
+
+COUNTRY = _popularity("country_state", "country", "country")
+NETWORK = _popularity("asn_state", "asn_key", "network (ASN)")
+#: All successful logins, and their browser and OS mix: one row (key ``scope = "*"``).
+TOTALS = StateView(
+    name="login_totals_state",
+    keys=("scope",),
+    clocks=("success",),
+    accumulators=(
+        Accumulator("succ_30d", "success", 30 * DAY),
+        *(Accumulator(f"browser_{b}_30d", "success", 30 * DAY, f"browser_{b}") for b in BROWSERS),
+        *(Accumulator(f"os_{o}_30d", "success", 30 * DAY, f"os_{o}") for o in OSES),
+    ),
+    ttl=timedelta(days=90),
+    description="All users: successful logins and their browser and OS mix.",
+)
+SCOPE = "*"
+
 #: ip_user_state comes before ip_state: ip_state's ``new_ip_user`` weight is derived from it.
-VIEWS: tuple[StateView, ...] = (USER, USER_DEVICE, USER_COUNTRY, USER_ASN, IP_USER, IP)
+VIEWS: tuple[StateView, ...] = (
+    USER,
+    USER_DEVICE,
+    USER_COUNTRY,
+    USER_ASN,
+    IP_USER,
+    IP,
+    COUNTRY,
+    NETWORK,
+    TOTALS,
+)
 #: (event column, view): 1.0 when the view had no fresh state for the event's key before it.
 DERIVED = (("new_ip_user", "ip_user_state"),)
 FEATURE_SERVICE = "login_model_v1"
@@ -158,6 +198,8 @@ FEATURES: tuple[str, ...] = (
     "user_succ_90d",
     "fam_browser",
     "fam_os",
+    "country_popularity",
+    "asn_popularity",
     "device_succ_90d",
     "fam_device",
     "device_secs_since",
@@ -254,6 +296,9 @@ def keys(login: Login) -> list[tuple[str, ...]]:
         (user, str(login.asn)),
         (login.ip, user),
         (login.ip,),
+        (login.country,),
+        (str(login.asn),),
+        (SCOPE,),
     ]
 
 
@@ -261,6 +306,10 @@ _U = USER.index
 _P = USER_DEVICE.index  # the three user-pair views share one layout
 _I = IP.index
 _IU = IP_USER.index
+_G = COUNTRY.index  # country_state and asn_state share one layout
+_T = TOTALS.index
+#: Prior weight of the global share in familiarity: as if the user had ALPHA more logins.
+ALPHA = 2.0
 _RAD = math.pi / 180.0
 
 
@@ -272,14 +321,30 @@ def features(cols: Mapping[str, Any], reads: Mapping[str, Sequence[Any]], xp: An
     ctry = reads["user_country_state"]
     net = reads["user_asn_state"]
     ip = reads["ip_state"]
+    total = reads["login_totals_state"]
+    div = xp.div
     succ = u[_U["succ_90d"]]
-    known = succ + 1.0
-    browser = u[_U[f"browser_{BROWSERS[0]}_90d"]] * cols[f"browser_{BROWSERS[0]}"]
-    for b in BROWSERS[1:]:
-        browser = browser + u[_U[f"browser_{b}_90d"]] * cols[f"browser_{b}"]
-    system = u[_U[f"os_{OSES[0]}_90d"]] * cols[f"os_{OSES[0]}"]
-    for o in OSES[1:]:
-        system = system + u[_U[f"os_{o}_90d"]] * cols[f"os_{o}"]
+    known = succ + ALPHA
+
+    def this(
+        state: Sequence[Any],
+        index: Mapping[str, int],
+        name: str,
+        values: tuple[str, ...],
+        window: str,
+    ) -> Any:
+        """The count of this event's value (one-hot event columns) in a per-value family."""
+        out = state[index[f"{name}_{values[0]}_{window}"]] * cols[f"{name}_{values[0]}"]
+        for v in values[1:]:
+            out = out + state[index[f"{name}_{v}_{window}"]] * cols[f"{name}_{v}"]
+        return out
+
+    everyone = total[_T["succ_30d"]]
+    # Global shares of this login's country, network, browser and OS among recent successes.
+    p_country = div(reads["country_state"][_G["succ_30d"]], everyone)
+    p_asn = div(reads["asn_state"][_G["succ_30d"]], everyone)
+    p_browser = div(this(total, _T, "browser", BROWSERS, "30d"), everyone)
+    p_os = div(this(total, _T, "os", OSES, "30d"), everyone)
     # Great-circle distance to the last located successful login, over the time since it.
     lat1, lon1 = u[_U["lat"]] * _RAD, u[_U["lon"]] * _RAD
     lat2, lon2 = cols["lat"] * _RAD, cols["lon"] * _RAD
@@ -301,16 +366,18 @@ def features(cols: Mapping[str, Any], reads: Mapping[str, Sequence[Any]], xp: An
         u[_U["fail_1h"]],
         u[_U["fail_1d"]],
         succ,
-        browser / known,
-        system / known,
+        (this(u, _U, "browser", BROWSERS, "90d") + ALPHA * p_browser) / known,
+        (this(u, _U, "os", OSES, "90d") + ALPHA * p_os) / known,
+        p_country,
+        p_asn,
         dev[_P["succ_90d"]],
-        dev[_P["succ_90d"]] / known,
+        dev[_P["succ_90d"]] / known,  # a device is one user's: its global share is ~0
         t - dev[_P["login_ts"]],
         ctry[_P["succ_90d"]],
-        ctry[_P["succ_90d"]] / known,
+        (ctry[_P["succ_90d"]] + ALPHA * p_country) / known,
         t - ctry[_P["login_ts"]],
         net[_P["succ_90d"]],
-        net[_P["succ_90d"]] / known,
+        (net[_P["succ_90d"]] + ALPHA * p_asn) / known,
         km / hours,
         ip[_I["n_1h"]],
         ip[_I["fail_1h"]],
@@ -383,13 +450,18 @@ CATALOGUE: dict[str, Any] = {
             "fallback": "new device for this user",
         },
         "NEW_COUNTRY": {
-            "features": ["country_succ_90d", "fam_country", "country_secs_since"],
+            "features": [
+                "country_succ_90d",
+                "fam_country",
+                "country_secs_since",
+                "country_popularity",
+            ],
             "template": "country {country} last seen {country_days:.1f} days ago for this "
             "user, about {country_succ_90d:.0f} successful logins from it in 90 days",
             "fallback": "country {country} never seen for this user",
         },
         "NEW_NETWORK": {
-            "features": ["asn_succ_90d", "fam_asn"],
+            "features": ["asn_succ_90d", "fam_asn", "asn_popularity"],
             "template": "network AS{asn} with about {asn_succ_90d:.0f} successful logins for "
             "this user in 90 days ({fam_asn:.0%} of them)",
             "fallback": "network AS{asn}",

@@ -102,29 +102,31 @@ def build_features(kind: EventKind, events: pd.DataFrame) -> OfflineFeatures:
     reads: dict[str, list[Array]] = {}
     history: dict[str, pd.DataFrame] = {}
     for view in kind.views:
-        keep = np.zeros(len(row), bool)
+        # Every stream event is folded (its state before it is what its features read); only
+        # those that move one of the view's clocks change the state and enter its history.
+        moved = np.zeros(len(row), bool)
         for clock in view.clocks:
-            keep |= clocks[clock]
-        codes = _entity_codes(events, view.keys)[row[keep]]
+            moved |= clocks[clock]
+        codes = _entity_codes(events, view.keys)[row]
         before, after = _fold_view(
             view,
             codes,
             int(codes.max()) + 1 if len(codes) else 0,
-            {c: clocks[c][keep] for c in view.clocks},
-            t[keep],
-            {k: v[keep] for k, v in cols.items()},
+            {c: clocks[c] for c in view.clocks},
+            t,
+            cols,
         )
-        at_events = view.read(list(before[(np.cumsum(keep) - 1)[ev_pos]].T), t[ev_pos], NP)
+        at_events = view.read(list(before[ev_pos].T), t[ev_pos], NP)
         reads[view.name] = at_events[0]
         for column, source in derived.items():
             if source == view.name:  # 1.0 where this view had no (fresh) state before the event
                 cols[column] = np.zeros(len(row))
                 cols[column][ev_pos] = (at_events[1] | at_events[2]).astype(np.float64)
-        seq = np.flatnonzero(keep)
-        hist = pd.DataFrame(after, columns=list(view.fields))
+        seq = np.flatnonzero(moved)
+        hist = pd.DataFrame(after[moved], columns=list(view.fields))
         for key in view.keys:
-            hist.insert(0, key, events[key].to_numpy()[row[keep]])
-        hist["event_timestamp"] = pd.to_datetime(ts_ns[keep], utc=True)
+            hist.insert(0, key, events[key].to_numpy()[row[moved]])
+        hist["event_timestamp"] = pd.to_datetime(ts_ns[moved], utc=True)
         hist["created"] = pd.to_datetime(_CREATED_EPOCH + seq.astype("timedelta64[us]"), utc=True)
         history[view.name] = hist
 

@@ -224,6 +224,7 @@ class Scorer:
         with self._lock:
             keys = [self._keys(e) for e in events]
             latest = self._read_latest([[k[i] for k in keys] for i in range(len(self._views))])
+            changed: list[dict[Key, list[float]]] = [{} for _ in self._views]
             for event, ks in zip(events, keys, strict=True):
                 cols = self.kind.values(event)
                 t = cols["t"]
@@ -232,12 +233,11 @@ class Scorer:
                     cols[column] = 1.0 if missing or stale else 0.0
                 moved = self.kind.clocks(cols)
                 for i, view in enumerate(self._views):
-                    state = latest[i][ks[i]]
                     for clock in view.clocks:
                         if clock in moved:
-                            state = view.update(state, clock, t, cols, PY)
-                    latest[i][ks[i]] = state
-            self._write(latest)
+                            state = view.update(latest[i][ks[i]], clock, t, cols, PY)
+                            latest[i][ks[i]] = changed[i][ks[i]] = state
+            self._write(changed)
 
     def record_label(self, label: Label) -> None:
         """Fold a fraud label (e.g. a chargeback) into label-derived state, as of ``label_time``.
@@ -258,10 +258,11 @@ class Scorer:
             latest = self._read_latest(
                 [[keys[i]] if i in self._label_views else [] for i in range(len(self._views))]
             )
+            changed: list[dict[Key, list[float]]] = [{} for _ in self._views]
             for i in self._label_views:
                 view = self._views[i]
-                latest[i][keys[i]] = view.update(latest[i][keys[i]], "label", t, {}, PY)
-            self._write(latest)
+                changed[i][keys[i]] = view.update(latest[i][keys[i]], "label", t, {}, PY)
+            self._write(changed)
 
     def _read_latest(self, keys: list[list[Key]]) -> list[dict[Key, list[float]]]:
         """Stored state of each distinct key, per view, as lists of floats."""
