@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from fraudscore._kinds import EventKind
-from fraudscore._state import NP, Array, StateView
+from fraudscore._state import NP, PY, Array, StateView
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -49,22 +49,84 @@ def _fold_view(
     t: Array,
     cols: dict[str, Array],
 ) -> tuple[Array, Array]:
-    """States before and after each stream event of one view, in stream order."""
+    """States before and after each stream event of one view, in stream order.
+
+    Most entities are folded together, rank by rank, on arrays (``NP``). An entity with very
+    many events (a global total, a big country) would make that one event per rank, so it is
+    folded alone, event by event, on floats (``PY``): the same ``update`` either way.
+    """
     n = ent.shape[0]
-    order = np.lexsort((np.arange(n), ent))  # by entity, then stream position
-    ent_sorted = ent[order]
+    before = np.empty((n, view.width))
+    after = np.empty((n, view.width))
+    counts = np.bincount(ent, minlength=n_entities)
+    heavy = counts > _HEAVY
+    for e in np.flatnonzero(heavy):
+        _fold_one(view, np.flatnonzero(ent == e), clocks, t, cols, before, after)
+    light = np.flatnonzero(~heavy[ent]) if heavy.any() else np.arange(n)
+    _fold_ranks(view, light, ent, n_entities, clocks, t, cols, before, after)
+    return before, after
+
+
+#: Events above which one entity is folded on its own (see ``_fold_view``).
+_HEAVY = 1000
+
+
+def _fold_one(
+    view: StateView,
+    positions: np.ndarray,
+    clocks: dict[str, np.ndarray],
+    t: Array,
+    cols: dict[str, Array],
+    before: Array,
+    after: Array,
+) -> None:
+    """Fold one entity's events in order, on floats."""
+    needed = {w for acc in view.accumulators if (w := acc.weight) != "one"}
+    needed |= {x.column for x in view.latest}
+    values = {k: cols[k][positions].tolist() for k in needed}
+    moves = [(c, clocks[c][positions].tolist()) for c in view.clocks]
+    times = t[positions].tolist()
+    state = view.empty_row()
+    rows_before, rows_after = [], []
+    for j, now in enumerate(times):
+        rows_before.append(state)
+        event = {k: v[j] for k, v in values.items()}
+        for clock, moved in moves:
+            if moved[j]:
+                state = view.update(state, clock, now, event, PY)
+        rows_after.append(state)
+    before[positions] = rows_before
+    after[positions] = rows_after
+
+
+def _fold_ranks(
+    view: StateView,
+    positions: np.ndarray,
+    ent: np.ndarray,
+    n_entities: int,
+    clocks: dict[str, np.ndarray],
+    t: Array,
+    cols: dict[str, Array],
+    before: Array,
+    after: Array,
+) -> None:
+    """Fold many entities at once: step ``r`` applies every entity's ``r``-th event."""
+    n = len(positions)
+    if not n:
+        return
+    pe = ent[positions]
+    order = np.lexsort((positions, pe))  # by entity, then stream position
+    ent_sorted = pe[order]
     starts = np.flatnonzero(np.r_[True, ent_sorted[1:] != ent_sorted[:-1]])
     group_start = np.repeat(starts, np.diff(np.r_[starts, n]))
     rank = np.empty(n, dtype=np.int64)
     rank[order] = np.arange(n) - group_start
     by_rank = np.argsort(rank, kind="stable")
-    bounds = np.searchsorted(rank[by_rank], np.arange(rank.max() + 2 if n else 1))
+    bounds = np.searchsorted(rank[by_rank], np.arange(rank.max() + 2))
 
     table = view.empty(n_entities)
-    before = np.empty((n, view.width))
-    after = np.empty((n, view.width))
     for r in range(len(bounds) - 1):
-        sel = by_rank[bounds[r] : bounds[r + 1]]
+        sel = positions[by_rank[bounds[r] : bounds[r + 1]]]
         ents = ent[sel]
         state = table[ents]
         before[sel] = state
@@ -77,7 +139,6 @@ def _fold_view(
                 new[idx] = np.column_stack(updated)
         table[ents] = new
         after[sel] = new
-    return before, after
 
 
 def build_features(kind: EventKind, events: pd.DataFrame) -> OfflineFeatures:

@@ -91,3 +91,27 @@ def test_label_at_the_same_instant_counts_but_a_later_one_does_not() -> None:
     frame = build_features(TRANSACTION, prepare_transactions(df)).frame.set_index("transaction_id")
     assert frame.loc["b", "term_fraud_7d"] == 0.0
     assert frame.loc["c", "term_fraud_7d"] == pytest.approx(np.exp(-(86399.0) / (7 * 86400.0)))
+
+
+def test_entity_by_entity_fold_equals_rank_fold(
+    login_sim: pd.DataFrame, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Folding every entity alone on floats gives the rank-by-rank array fold's features."""
+    import fraudscore._offline as offline
+    from fraudscore._frames import prepare_logins
+    from fraudscore._kinds import LOGIN
+
+    prepared = prepare_logins(login_sim)
+    monkeypatch.setattr(offline, "_HEAVY", 10**9)  # every entity folded by rank
+    by_rank = offline.build_features(LOGIN, prepared)
+    monkeypatch.setattr(offline, "_HEAVY", 0)  # every entity folded alone
+    alone = offline.build_features(LOGIN, prepared)
+    cols = list(LOGIN.features)
+    np.testing.assert_allclose(
+        alone.frame[cols].to_numpy(), by_rank.frame[cols].to_numpy(), rtol=1e-10
+    )
+    for name, hist in by_rank.history.items():
+        fields = [c for c in hist.columns if hist[c].dtype == float]
+        np.testing.assert_allclose(
+            alone.history[name][fields].to_numpy(), hist[fields].to_numpy(), rtol=1e-10
+        )
