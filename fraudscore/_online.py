@@ -214,6 +214,14 @@ class SqliteSource:
             f'SELECT {i}, feature_name, value FROM "{t}" WHERE entity_key = ?'
             for i, t in enumerate(self.tables)
         )
+        # The same read without names: each view's values in feature-name order (the order of
+        # the covering index), placed by a permutation computed here, once.
+        self._one_ordered = " UNION ALL ".join(
+            f'SELECT * FROM (SELECT {i}, value FROM "{t}" WHERE entity_key = ? '
+            "ORDER BY feature_name)"
+            for i, t in enumerate(self.tables)
+        )
+        self._from_sorted = [[sorted(v.fields).index(f) for f in v.fields] for v in self.views]
         self._upserts = [
             f'INSERT INTO "{t}" (entity_key, feature_name, value, '
             + ("value_text, " if has_text else "")
@@ -249,19 +257,42 @@ class SqliteSource:
         return conn
 
     def read_one(self, keys: Sequence[Key]) -> list[list[float]]:
-        out = [v.empty_row() for v in self.views]
+        params = [enc(k) for enc, k in zip(self._encoders, keys, strict=True)]
+        try:
+            rows = self._cursor().execute(self._one_ordered, params).fetchall()
+        except sqlite3.Error as exc:
+            raise FeatureStoreError(f"reading the SQLite online store failed: {exc}") from exc
+        values = decode_values([r[1] for r in rows])
+        counts = [0] * len(self.views)
+        for r in rows:
+            counts[r[0]] += 1
+        out = []
+        at = 0
+        for view, n, perm in zip(self.views, counts, self._from_sorted, strict=True):
+            if n == 0:
+                out.append(view.empty_row())
+            elif n == view.width:
+                chunk = values[at : at + n]
+                out.append([chunk[j] for j in perm])
+            else:  # some features of the entity missing: place each value by its name
+                return self._read_one_named(params)
+            at += n
+        return out
+
+    def _read_one_named(self, params: list[bytes]) -> list[list[float]]:
+        """Like Feast: a feature with no row is None (NaN) unless the entity has no rows at all."""
+        found: list[list[float] | None] = [None] * len(self.views)
         index = self._index
         try:
-            rows = (
-                self._cursor()
-                .execute(self._one, [enc(k) for enc, k in zip(self._encoders, keys, strict=True)])
-                .fetchall()
-            )
+            rows = self._cursor().execute(self._one, params).fetchall()
         except sqlite3.Error as exc:
             raise FeatureStoreError(f"reading the SQLite online store failed: {exc}") from exc
         for (vi, name, _), x in zip(rows, decode_values([r[2] for r in rows]), strict=True):
-            out[vi][index[vi][name]] = x
-        return out
+            state = found[vi]
+            if state is None:
+                state = found[vi] = [_NAN] * self.views[vi].width
+            state[index[vi][name]] = x
+        return [v.empty_row() if s is None else s for v, s in zip(self.views, found, strict=True)]
 
     def read(self, keys: Sequence[Sequence[Key]]) -> list[Array]:
         try:
@@ -273,7 +304,7 @@ class SqliteSource:
                 index = self._index[vi]
                 slot: dict[bytes, int] = {}
                 inverse = np.array([slot.setdefault(enc(k), len(slot)) for k in ks], dtype=np.intp)
-                unique = self.views[vi].empty(len(slot))
+                unique = np.full((len(slot), self.views[vi].width), np.nan)
                 encoded = list(slot)
                 rows = []
                 for lo in range(0, len(encoded), 500):
@@ -283,10 +314,13 @@ class SqliteSource:
                         f"WHERE entity_key IN ({','.join('?' * len(chunk))})"
                     )
                     rows += conn.execute(sql, chunk).fetchall()
+                seen = np.zeros(len(slot), bool)
                 if rows:
                     at_row = [slot[r[0]] for r in rows]
                     at_col = [index[r[1]] for r in rows]
                     unique[at_row, at_col] = decode_values([r[2] for r in rows])
+                    seen[at_row] = True
+                unique[~seen] = self.views[vi].empty(1)[0]  # unknown entity: no history
                 out[vi] = unique[inverse]
         except sqlite3.Error as exc:
             raise FeatureStoreError(f"reading the SQLite online store failed: {exc}") from exc

@@ -181,3 +181,28 @@ def test_apply_adds_a_covering_read_index(built_repo: Path) -> None:
             assert f"{table}_fraudscore_read" in names
         plan = " ".join(r[3] for r in conn.execute("EXPLAIN QUERY PLAN " + source._one, [b"k"] * 3))
     assert plan.count("COVERING INDEX") == len(VIEWS)
+
+
+def test_partial_entity_rows_are_placed_by_name(repo: Path, offline: OfflineFeatures) -> None:
+    """An entity with only some feature rows reads like Feast: present values by name, NaN for
+    the missing feature (single and bulk reads)."""
+    import sqlite3
+
+    store = open_store(repo)
+    fast, ref = SqliteSource(store, VIEWS), FeastSource(store, VIEWS)
+    keys = [some_keys(offline, i, 1)[0] for i in range(len(VIEWS))]
+    complete = fast.read_one(keys)
+    with sqlite3.connect(fast.path) as conn:
+        conn.execute(
+            f'DELETE FROM "{fast.tables[0]}" WHERE entity_key = ? AND feature_name = ?',
+            (encode_key(VIEWS[0].keys, keys[0]), "n_1h"),
+        )
+    partial = fast.read_one(keys)
+    assert np.isnan(partial[0][VIEWS[0].index["n_1h"]])
+    others = [i for i in range(VIEWS[0].width) if i != VIEWS[0].index["n_1h"]]
+    np.testing.assert_array_equal([partial[0][i] for i in others], [complete[0][i] for i in others])
+    for got, want in zip(partial, ref.read_one(keys)):
+        np.testing.assert_array_equal(got, want)
+    bulk = [[k, ("nobody",) * len(v.keys)] for k, v in zip(keys, VIEWS)]
+    for got, want in zip(fast.read(bulk), ref.read(bulk)):
+        np.testing.assert_array_equal(got, want)
