@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import shutil
+from dataclasses import replace
 from datetime import date
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import pandas as pd
 import pytest
 
+from fraudscore import Scorer
 from fraudscore._kinds import LOGIN
 from fraudscore._offline import OfflineFeatures
 from fraudscore._pipeline import build_store, offline_features, train_model
@@ -37,21 +41,42 @@ def copy_repo(dst: Path) -> Path:
     return dst
 
 
+def built(root: Path, offline: OfflineFeatures, cutoff: pd.Timestamp) -> Path:
+    """A Feast repo applied and materialized as of ``cutoff`` (treat as read-only)."""
+    repo = copy_repo(root / "feature_repo")
+    build_store(repo, offline, as_of=(cutoff - pd.Timedelta(microseconds=1)).to_pydatetime())
+    return repo
+
+
+def private_copy(repo: Path, tmp_path: Path) -> Path:
+    """A copy of a built repo that a test may write to."""
+    dst = tmp_path / "feature_repo"
+    shutil.copytree(repo, dst)
+    return dst
+
+
+def capture_features(scorer: Scorer) -> list[np.ndarray]:
+    """Make ``scorer`` keep a copy of every feature row it computes; returns the list."""
+    captured: list[np.ndarray] = []
+    original = scorer.kind.compute
+
+    def spy(cols: Any, reads: Any, xp: Any) -> Any:
+        x = original(cols, reads, xp)
+        captured.append(np.array(x, dtype=float))
+        return x
+
+    object.__setattr__(scorer, "kind", replace(scorer.kind, compute=spy))
+    return captured
+
+
 @pytest.fixture(scope="session")
 def built_repo(tmp_path_factory: pytest.TempPathFactory, offline: OfflineFeatures) -> Path:
-    """A Feast repo applied and materialized as of CUTOFF (treat as read-only)."""
-    repo = copy_repo(tmp_path_factory.mktemp("feast") / "feature_repo")
-    as_of = (CUTOFF - pd.Timedelta(microseconds=1)).to_pydatetime()
-    build_store(repo, offline, as_of=as_of)
-    return repo
+    return built(tmp_path_factory.mktemp("feast"), offline, CUTOFF)
 
 
 @pytest.fixture
 def repo(built_repo: Path, tmp_path: Path) -> Path:
-    """A private copy of the built repo: tests may write to its online store."""
-    dst = tmp_path / "feature_repo"
-    shutil.copytree(built_repo, dst)
-    return dst
+    return private_copy(built_repo, tmp_path)
 
 
 @pytest.fixture(scope="session")
@@ -82,18 +107,12 @@ def login_offline(login_sim: pd.DataFrame) -> OfflineFeatures:
 def built_login_repo(
     tmp_path_factory: pytest.TempPathFactory, login_offline: OfflineFeatures
 ) -> Path:
-    """A Feast repo with login state materialized as of LOGIN_CUTOFF (treat as read-only)."""
-    repo = copy_repo(tmp_path_factory.mktemp("feast_login") / "feature_repo")
-    as_of = (LOGIN_CUTOFF - pd.Timedelta(microseconds=1)).to_pydatetime()
-    build_store(repo, login_offline, as_of=as_of)
-    return repo
+    return built(tmp_path_factory.mktemp("feast_login"), login_offline, LOGIN_CUTOFF)
 
 
 @pytest.fixture
 def login_repo(built_login_repo: Path, tmp_path: Path) -> Path:
-    dst = tmp_path / "feature_repo"
-    shutil.copytree(built_login_repo, dst)
-    return dst
+    return private_copy(built_login_repo, tmp_path)
 
 
 @pytest.fixture(scope="session")

@@ -20,7 +20,7 @@ from fraudscore._login import FEATURES, VIEWS, browser_of, os_of
 from fraudscore._offline import OfflineFeatures, build_features
 from fraudscore._pipeline import replay, to_events
 
-from .conftest import LOGIN_CUTOFF
+from .conftest import LOGIN_CUTOFF, capture_features
 
 T0 = datetime(2018, 5, 1, 12, tzinfo=UTC)
 GOOD: dict[str, Any] = dict(
@@ -167,15 +167,7 @@ def test_skew_login_replay_equals_offline_frame(
 ) -> None:
     """Replaying logins through record gives the offline features at every login."""
     scorer = Scorer.open(login_bundle_dir, login_repo)
-    captured: list[np.ndarray] = []
-    original = scorer.kind.compute
-
-    def spy(cols, reads, xp):  # type: ignore[no-untyped-def]
-        x = original(cols, reads, xp)
-        captured.append(np.array(x, dtype=float))
-        return x
-
-    object.__setattr__(scorer, "kind", replace(scorer.kind, compute=spy))
+    captured = capture_features(scorer)
     end = LOGIN_CUTOFF + pd.Timedelta(days=3)
     results = replay(scorer, login_offline.frame, LOGIN_CUTOFF.to_pydatetime(), end.to_pydatetime())
     ids = [e.login_id for e, _ in results]

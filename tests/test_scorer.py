@@ -24,7 +24,7 @@ from fraudscore._offline import OfflineFeatures
 from fraudscore._pipeline import replay, to_events
 from fraudscore._transaction import FEATURES
 
-from .conftest import CUTOFF
+from .conftest import CUTOFF, capture_features
 
 
 @pytest.fixture
@@ -181,16 +181,8 @@ def test_skew_online_replay_equals_offline_frame(
     frame = offline.frame
     start = CUTOFF.to_pydatetime()
     end = (CUTOFF + pd.Timedelta(days=3)).to_pydatetime()
-    captured: list[np.ndarray] = []
     scorer = Scorer.open(bundle_dir, repo)
-    original = scorer.kind.compute
-
-    def spy(cols, reads, xp):  # type: ignore[no-untyped-def]
-        x = original(cols, reads, xp)
-        captured.append(np.array(x, dtype=float))
-        return x
-
-    object.__setattr__(scorer, "kind", replace(scorer.kind, compute=spy))
+    captured = capture_features(scorer)
     results = replay(scorer, frame, start, end)
     online = np.vstack(captured)
     ids = [tx.transaction_id for tx, _ in results]
