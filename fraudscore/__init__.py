@@ -14,7 +14,7 @@ from fraudscore._errors import (
     TrainingError,
 )
 from fraudscore._events import Label, Login, Transaction
-from fraudscore._online import FeastSource, FeatureSource, SqliteSource, open_source
+from fraudscore._online import FeastSource, FeatureSource, RedisSource, SqliteSource, open_source
 from fraudscore._reasons import Reason
 from fraudscore._scorer import Scorer, ScoreResult
 
@@ -30,6 +30,7 @@ __all__ = [
     "Login",
     "ModelError",
     "Reason",
+    "RedisSource",
     "ScoreResult",
     "Scorer",
     "SqliteSource",

@@ -152,7 +152,7 @@ def apply_repo(repo: str | Path) -> list[str]:
     """``feast apply`` from Python: register every object defined in the repo. Returns the views."""
     from feast import FeatureView
 
-    from fraudscore._online import add_read_indexes
+    from fraudscore._online.sqlite import add_read_indexes
 
     store = open_store(repo)
     with feast_errors("feast apply"), _quiet():

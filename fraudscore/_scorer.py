@@ -6,7 +6,6 @@ reason matrix) is decided in ``__init__``; ``score`` only does the per-event wor
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,17 +14,21 @@ from typing import Any
 import numpy as np
 
 from fraudscore._bundle import Bundle, Thresholds, load_bundle
-from fraudscore._errors import EventValidationError
+from fraudscore._errors import EventValidationError, FeatureStoreError
 from fraudscore._events import Label
 from fraudscore._kinds import EventKind, kind_spec
 from fraudscore._model import OnnxModel
-from fraudscore._online import FeatureSource, Key, open_source
+from fraudscore._online import FeatureSource, Key, Step, open_source
 from fraudscore._reasons import MAX_REASONS, Reason, ReasonCatalogue, TemplateValues
 from fraudscore._state import PY
 
-__all__ = ["ScoreResult", "Scorer"]
+__all__ = ["STORE_UNAVAILABLE", "ScoreResult", "Scorer"]
 
 _READ_CHUNK = 1024
+_POLICIES = ("fail", "degrade")
+
+#: The reason code of a result scored without history because the online store failed.
+STORE_UNAVAILABLE = "STORE_UNAVAILABLE"
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,10 +44,13 @@ class ScoreResult:
     missing_state: tuple[str, ...] = ()
     #: Feature views whose state was older than the view's ttl, and so read as no history.
     stale_state: tuple[str, ...] = ()
+    #: The online store failed and the scorer degrades (``on_store_error="degrade"``): the event
+    #: was scored as if its entities had no history, and the first reason says so.
+    degraded: bool = False
 
     @property
     def has_full_history(self) -> bool:
-        return not (self.missing_state or self.stale_state)
+        return not (self.missing_state or self.stale_state or self.degraded)
 
 
 class Scorer:
@@ -57,7 +63,18 @@ class Scorer:
         *,
         max_reasons: int = 3,
         thresholds: Thresholds | None = None,
+        on_store_error: str = "fail",
     ) -> None:
+        """``on_store_error`` chooses what ``score`` does when the online store fails (down,
+        past its timeout, locked): ``"fail"`` raises :class:`FeatureStoreError` (fail closed);
+        ``"degrade"`` scores on no-history state and marks the result ``degraded``. Recording
+        always raises: a lost state update is never silent.
+        """
+        if on_store_error not in _POLICIES:
+            raise EventValidationError(
+                "on_store_error", on_store_error, f"one of {list(_POLICIES)}", where="option"
+            )
+        self.degrade = on_store_error == "degrade"
         self.kind: EventKind = kind_spec(bundle.kind, where=bundle.path)
         if tuple(source.views) != self.kind.views:
             raise EventValidationError(
@@ -80,14 +97,19 @@ class Scorer:
         self._keys = self.kind.keys
         self._derived = [(column, self._names.index(view)) for column, view in self.kind.derived]
         self._label_views = [i for i, v in enumerate(self._views) if "label" in v.clocks]
-        self._lock = threading.Lock()
 
     @classmethod
-    def open(cls, bundle: str | Path, repo: str | Path, **options: Any) -> Scorer:
-        """A scorer for the bundle directory ``bundle`` on the Feast repo ``repo``."""
+    def open(
+        cls, bundle: str | Path, repo: str | Path, *, timeout: float = 1.0, **options: Any
+    ) -> Scorer:
+        """A scorer for the bundle directory ``bundle`` on the Feast repo ``repo``.
+
+        ``timeout`` bounds each wait on the online store, in seconds; ``options`` go to
+        :class:`Scorer`.
+        """
         loaded = load_bundle(bundle)
         spec = kind_spec(loaded.kind, where=loaded.path)
-        return cls(loaded, open_source(repo, spec.views), **options)
+        return cls(loaded, open_source(repo, spec.views, timeout=timeout), **options)
 
     # -- scoring ---------------------------------------------------------------------------
 
@@ -122,7 +144,15 @@ class Scorer:
     ) -> ScoreResult:
         """Score one event from its entities' online state. Never writes."""
         self._check(event)
-        x, missing, stale = self._row(event, self.source.read_one(self._keys(event)))
+        keys = self._keys(event)
+        try:
+            states = self.source.read_one(keys)
+            degraded = False
+        except FeatureStoreError:
+            if not self.degrade:
+                raise
+            states, degraded = [v.empty_row() for v in self._views], True
+        x, missing, stale = self._row(event, states)
         prob, contrib = self.model.run(np.array([x], dtype=np.float32))
         return self._result(
             event,
@@ -133,6 +163,7 @@ class Scorer:
             stale,
             thresholds or self.thresholds,
             self.max_reasons if max_reasons is None else _check_max_reasons(max_reasons),
+            degraded,
         )
 
     def score_many(
@@ -151,24 +182,41 @@ class Scorer:
         # mostly the empty tuple): a batch that kept every key and row alive set off full
         # garbage collections that cost more than the scoring itself.
         x = np.empty((len(events), len(self.kind.features)))
-        missing, stale = [], []
+        missing, stale, degraded = [], [], []
         for lo in range(0, len(events), _READ_CHUNK):
             chunk = events[lo : lo + _READ_CHUNK]
             keys = [self._keys(e) for e in chunk]
-            one = len(chunk) == 1  # a batch of one reads like score(): one statement
-            arrays = [] if one else self.source.read([list(k) for k in zip(*keys, strict=True)])
+            try:
+                if len(chunk) == 1:  # a batch of one reads like score(): one statement
+                    rows = [self.source.read_one(keys[0])]
+                else:
+                    arrays = self.source.read([list(k) for k in zip(*keys, strict=True)])
+                    rows = [[a[i].tolist() for a in arrays] for i in range(len(chunk))]
+                failed = False
+            except FeatureStoreError:
+                if not self.degrade:
+                    raise
+                rows, failed = [[v.empty_row() for v in self._views]] * len(chunk), True
             for i, event in enumerate(chunk):
-                states = self.source.read_one(keys[0]) if one else [a[i].tolist() for a in arrays]
-                x[lo + i], m, s = self._row(event, states)
+                x[lo + i], m, s = self._row(event, rows[i])
                 missing.append(m)
                 stale.append(s)
+                degraded.append(failed)
         prob, contrib = self.model.run(x.astype(np.float32))
         sums = contrib @ self.catalogue.matrix
         thr = thresholds or self.thresholds
         k = self.max_reasons
         return [
             self._result(
-                e, x[i].tolist(), float(prob[i]), sums[i].tolist(), missing[i], stale[i], thr, k
+                e,
+                x[i].tolist(),
+                float(prob[i]),
+                sums[i].tolist(),
+                missing[i],
+                stale[i],
+                thr,
+                k,
+                degraded[i],
             )
             for i, e in enumerate(events)
         ]
@@ -183,6 +231,7 @@ class Scorer:
         stale: tuple[str, ...],
         thr: Thresholds,
         k: int,
+        degraded: bool,
     ) -> ScoreResult:
         labels = self.kind.decisions
         decision = (
@@ -196,6 +245,8 @@ class Scorer:
             reasons = tuple(
                 Reason(self.catalogue.codes[i], self.catalogue.text(i, values), s) for i, s in top
             )
+        if degraded:
+            reasons = (_UNAVAILABLE, *reasons)
         return ScoreResult(
             event_id=getattr(event, self.kind.id_field),
             score=score,
@@ -204,6 +255,7 @@ class Scorer:
             model_version=self.version,
             missing_state=missing,
             stale_state=stale,
+            degraded=degraded,
         )
 
     # -- recording ---------------------------------------------------------------------------
@@ -213,31 +265,43 @@ class Scorer:
         self.record_many([event])
 
     def record_many(self, events: Sequence[Any]) -> None:
-        """Fold events, in order, into online state with one bulk read and one atomic write.
+        """Fold events, in order, into online state: one atomic read-modify-write.
 
-        Every event is validated before anything is read or written.
+        Every event is validated before anything is read or written. Concurrent writers (threads,
+        processes, machines) lose no update: the store reads and writes under one lock or
+        optimistic transaction (see ``FeatureSource.modify``).
         """
         for event in events:
             self._check(event)
         if not events:
             return
-        with self._lock:
-            keys = [self._keys(e) for e in events]
-            latest = self._read_latest([[k[i] for k in keys] for i in range(len(self._views))])
-            changed: list[dict[Key, list[float]]] = [{} for _ in self._views]
-            for event, ks in zip(events, keys, strict=True):
-                cols = self.kind.values(event)
-                t = cols["t"]
-                for column, i in self._derived:  # from state before this event
-                    _, missing, stale = self._views[i].read(latest[i][ks[i]], t, PY)
-                    cols[column] = 1.0 if missing or stale else 0.0
-                moved = self.kind.clocks(cols)
-                for i, view in enumerate(self._views):
-                    for clock in view.clocks:
-                        if clock in moved:
-                            state = view.update(latest[i][ks[i]], clock, t, cols, PY)
-                            latest[i][ks[i]] = changed[i][ks[i]] = state
-            self._write(changed)
+        cols = [self.kind.values(e) for e in events]
+        keys = [self._keys(e) for e in events]
+        moved = [self.kind.clocks(c) for c in cols]
+        derived = self._derived
+
+        def step(i: int, states: dict[Key, list[float]]) -> dict[Key, list[float]]:
+            """Fold view ``i``'s events whose key is in ``states``. A view feeding a derived
+            column comes before its users, so their column is set from this view's state
+            before each event (the same rule as the offline fold)."""
+            view = self._views[i]
+            feeds = [column for column, source in derived if source == i]
+            changed: dict[Key, list[float]] = {}
+            for c, ks, mv in zip(cols, keys, moved, strict=True):
+                state = states.get(ks[i])
+                if state is None:
+                    continue
+                t = c["t"]
+                for column in feeds:
+                    _, missing, stale = view.read(state, t, PY)
+                    c[column] = 1.0 if missing or stale else 0.0
+                for clock in view.clocks:
+                    if clock in mv:
+                        state = view.update(state, clock, t, c, PY)
+                        states[ks[i]] = changed[ks[i]] = state
+            return changed
+
+        self._modify([[k[i] for k in keys] for i in range(len(self._views))], step)
 
     def record_label(self, label: Label) -> None:
         """Fold a fraud label (e.g. a chargeback) into label-derived state, as of ``label_time``.
@@ -254,27 +318,24 @@ class Scorer:
             return
         t = label.label_time.timestamp()
         keys = [tuple(getattr(label, k) for k in v.keys) for v in self._views]
-        with self._lock:
-            latest = self._read_latest(
-                [[keys[i]] if i in self._label_views else [] for i in range(len(self._views))]
-            )
-            changed: list[dict[Key, list[float]]] = [{} for _ in self._views]
-            for i in self._label_views:
-                view = self._views[i]
-                changed[i][keys[i]] = view.update(latest[i][keys[i]], "label", t, {}, PY)
-            self._write(changed)
 
-    def _read_latest(self, keys: list[list[Key]]) -> list[dict[Key, list[float]]]:
-        """Stored state of each distinct key, per view, as lists of floats."""
-        unique = [list(dict.fromkeys(ks)) for ks in keys]
-        if all(len(u) == 1 for u in unique):  # one event: one statement
-            one = self.source.read_one([u[0] for u in unique])
-            return [{u[0]: s} for u, s in zip(unique, one, strict=True)]
-        states = [a.tolist() for a in self.source.read(unique)]
-        return [dict(zip(u, s, strict=True)) for u, s in zip(unique, states, strict=True)]
+        def step(i: int, states: dict[Key, list[float]]) -> dict[Key, list[float]]:
+            return {k: self._views[i].update(s, "label", t, {}, PY) for k, s in states.items()}
 
-    def _write(self, latest: list[dict[Key, list[float]]]) -> None:
-        self.source.write([list(d.items()) for d in latest])
+        self._modify(
+            [[keys[i]] if i in self._label_views else [] for i in range(len(self._views))], step
+        )
+
+    def _modify(self, keys: list[list[Key]], step: Step) -> None:
+        self.source.modify(keys, step)
+
+
+_UNAVAILABLE = Reason(
+    STORE_UNAVAILABLE,
+    "online history unavailable (feature store down or too slow); scored as a first-seen "
+    "card/account",
+    0.0,
+)
 
 
 def _check_max_reasons(k: int) -> int:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import uuid
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import date
 from pathlib import Path
@@ -41,11 +44,68 @@ def copy_repo(dst: Path) -> Path:
     return dst
 
 
-def built(root: Path, offline: OfflineFeatures, cutoff: pd.Timestamp) -> Path:
-    """A Feast repo applied and materialized as of ``cutoff`` (treat as read-only)."""
-    repo = copy_repo(root / "feature_repo")
+def built(
+    root: Path, offline: OfflineFeatures, cutoff: pd.Timestamp, store: str = "sqlite"
+) -> Path:
+    """A Feast repo on ``store``, applied and materialized as of ``cutoff``."""
+    repo = use_store(copy_repo(root / "feature_repo"), store)
     build_store(repo, offline, as_of=(cutoff - pd.Timedelta(microseconds=1)).to_pydatetime())
     return repo
+
+
+# Online stores ---------------------------------------------------------------------------------
+
+#: Real Redis servers on loopback (``.ci/redis start`` starts them). Tests that need one skip when
+#: it is not there, unless FRAUDSCORE_REQUIRE_REDIS=1 (CI), which turns the skip into a failure.
+REDIS = {
+    "redis": os.environ.get("FRAUDSCORE_REDIS", "127.0.0.1:6390"),
+    "redis_cluster": os.environ.get(
+        "FRAUDSCORE_REDIS_CLUSTER", "127.0.0.1:7390,127.0.0.1:7391,127.0.0.1:7392"
+    ),
+}
+REQUIRE_REDIS = os.environ.get("FRAUDSCORE_REQUIRE_REDIS") == "1"
+STORES = ("sqlite", "redis", "redis_cluster")
+
+
+def redis_or_skip(redis_type: str) -> str:
+    """The connection string of a live server of ``redis_type``; skip (or fail in CI) if none."""
+    import redis
+    from redis.cluster import ClusterNode, RedisCluster
+
+    conn = REDIS[redis_type]
+    host, port = conn.split(",")[0].split(":")
+    try:
+        if redis_type == "redis_cluster":
+            RedisCluster(startup_nodes=[ClusterNode(host, int(port))], socket_timeout=2).ping()
+        else:
+            redis.Redis(host=host, port=int(port), socket_timeout=2).ping()
+    except (redis.RedisError, OSError) as exc:
+        message = f"no {redis_type} server at {conn} ({exc}); run `.ci/redis start DIR`"
+        if REQUIRE_REDIS:
+            pytest.fail(message)
+        pytest.skip(message)
+    return conn
+
+
+def use_store(repo: Path, store: str, connection: str | None = None) -> Path:
+    """Point ``repo`` at the online store ``store`` (sqlite, redis or redis_cluster).
+
+    A Redis repo gets a project name of its own, so that tests sharing one server never see
+    each other's keys (Feast's Redis keys end with the project name).
+    """
+    if store == "sqlite":
+        return repo
+    connection = connection or redis_or_skip(store)
+    path = repo / "feature_store.yaml"
+    text = path.read_text().replace("project: fraudscore", f"project: t_{uuid.uuid4().hex[:12]}")
+    online = f'type: redis\n  redis_type: {store}\n  connection_string: "{connection}"'
+    path.write_text(text.replace("type: sqlite\n  path: data/online_store.db", online))
+    return repo
+
+
+def store_params() -> list[Any]:
+    """``sqlite``, ``redis`` and ``redis_cluster``, the Redis ones marked ``redis``."""
+    return [pytest.param(s, marks=() if s == "sqlite" else pytest.mark.redis, id=s) for s in STORES]
 
 
 def private_copy(repo: Path, tmp_path: Path) -> Path:
@@ -122,3 +182,38 @@ def login_bundle_dir(
     out = tmp_path_factory.mktemp("login_bundle") / "bundle"
     train_model(login_offline.frame, *LOGIN_TRAIN, out, LOGIN, offline=login_offline)
     return out
+
+
+# Repos on each online store ------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def built_on(
+    tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> Callable[[str, str], Path]:
+    """``built_on(kind, store)``: a read-only repo of ``kind`` on ``store``, built once."""
+    cache: dict[tuple[str, str], Path] = {}
+
+    def get(kind: str, store: str) -> Path:
+        if (kind, store) not in cache:
+            name, cutoff = (
+                ("offline", CUTOFF) if kind == "transaction" else ("login_offline", LOGIN_CUTOFF)
+            )
+            root = tmp_path_factory.mktemp(f"{kind}_{store}")
+            cache[kind, store] = built(root, request.getfixturevalue(name), cutoff, store)
+        return cache[kind, store]
+
+    return get
+
+
+@pytest.fixture
+def fresh_on(tmp_path: Path, request: pytest.FixtureRequest) -> Callable[[str, str], Path]:
+    """``fresh_on(kind, store)``: a repo of ``kind`` on ``store`` that the test may write to."""
+
+    def get(kind: str, store: str) -> Path:
+        name, cutoff = (
+            ("offline", CUTOFF) if kind == "transaction" else ("login_offline", LOGIN_CUTOFF)
+        )
+        return built(tmp_path / f"{kind}_{store}", request.getfixturevalue(name), cutoff, store)
+
+    return get

@@ -14,7 +14,7 @@ from feast.protos.feast.types.Value_pb2 import Value
 from fraudscore import FeastSource, FeatureStoreError, SqliteSource, open_source
 from fraudscore._feast import apply_repo, open_store
 from fraudscore._offline import OfflineFeatures
-from fraudscore._online import decode_value, encode_key, encode_value
+from fraudscore._online.base import decode_value, encode_key, encode_value
 from fraudscore._transaction import VIEWS
 
 from .conftest import CUTOFF, copy_repo
@@ -157,7 +157,7 @@ def test_layout_mismatch_is_refused(built_repo: Path) -> None:
 
 def test_bulk_decoding_equals_one_by_one() -> None:
     """decode_values gives decode_value's answers, for doubles, nulls and other value types."""
-    from fraudscore._online import decode_values
+    from fraudscore._online.base import decode_values
 
     doubles = [encode_value(x) for x in (1.5, float("nan"), -2.0, 1e300)]
     mixed = [

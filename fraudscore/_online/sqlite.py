@@ -1,123 +1,39 @@
-"""Online state sources: the seam between the scorer and a Feast online store.
+"""``SqliteSource``: the fast path for Feast's embedded SQLite online store.
 
-:class:`FeatureSource` is the Protocol. Implementations:
-
-``SqliteSource``
-    The fast path for Feast's embedded SQLite online store: reads and writes Feast's own table
-    layout (one row per entity and feature, Feast's entity-key encoding, ``ValueProto`` values)
-    with statements prepared once. A test proves it returns what ``get_online_features`` does.
-``FeastSource``
-    Reads through ``FeatureStore.get_online_features``: the reference (and the slow path a user
-    would write). Read-only.
-
-Every Feast-side decision (feature views, table names, key encodings, statements) is made at
-construction; a store type or table layout we do not recognise fails there, with a clear error.
+It reads and writes Feast's own table layout (one row per entity and feature, Feast's entity-key
+encoding, ``ValueProto`` values) with statements prepared once. A test proves it returns what
+``get_online_features`` does.
 """
 
 from __future__ import annotations
 
-import math
 import sqlite3
-import struct
 import threading
 from collections.abc import Sequence
 from contextlib import closing
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from fraudscore._errors import FeatureStoreError
-from fraudscore._feast import feast_errors, open_store
+from fraudscore._online.base import (
+    _NAN,
+    Key,
+    KeyEncoder,
+    Step,
+    check_timeout,
+    decode_values,
+    encode_value,
+    read_states,
+    resolve_views,
+)
 from fraudscore._state import Array, StateView
 
 if TYPE_CHECKING:
     from feast import FeatureStore
 
-__all__ = ["FeastSource", "FeatureSource", "SqliteSource", "encode_key", "open_source"]
-
-Key = tuple[str, ...]
-
-_STRING = struct.pack("<I", 2)  # feast ValueType.STRING
-_DOUBLE_TAG = 0x29  # ValueProto field 5 (double_val), wire type 1 (64-bit)
-_unpack_double = struct.Struct("<d").unpack_from
-_NAN = math.nan
-
-
-class FeatureSource(Protocol):
-    """Reads and writes the state of ``views``; index ``i`` of each argument is ``views[i]``."""
-
-    views: tuple[StateView, ...]
-
-    def read(self, keys: Sequence[Sequence[Key]]) -> list[Array]:
-        """For each view, an ``(len(keys[i]), width)`` array of stored states.
-
-        An unknown key reads as ``view.empty()``; a view may be given no keys.
-        """
-        ...
-
-    def read_one(self, keys: Sequence[Key]) -> list[list[float]]:
-        """For each view, the stored state of its one key as a list of floats (one event)."""
-        ...
-
-    def write(self, rows: Sequence[Sequence[tuple[Key, Sequence[float]]]]) -> None:
-        """Store the given (key, state) rows of each view, atomically where the store allows."""
-        ...
-
-
-class KeyEncoder:
-    """Feast's entity-key serialization (version 3) for string join keys, prebuilt per view."""
-
-    def __init__(self, join_keys: Sequence[str]) -> None:
-        self.order = sorted(range(len(join_keys)), key=lambda i: join_keys[i])
-        parts = [struct.pack("<I", len(join_keys))]
-        for i in self.order:
-            k = join_keys[i].encode()
-            parts += [_STRING, struct.pack("<I", len(k)), k]
-        self.prefix = b"".join(parts)
-
-    def __call__(self, key: Key) -> bytes:
-        out = [self.prefix]
-        for i in self.order:
-            v = key[i].encode()
-            out += [_STRING, struct.pack("<I", len(v)), v]
-        return b"".join(out)
-
-
-def encode_key(join_keys: Sequence[str], key: Key) -> bytes:
-    """Feast's serialized entity key for string values ``key`` of ``join_keys``."""
-    return KeyEncoder(join_keys)(key)
-
-
-def decode_value(raw: bytes) -> float:
-    """A stored ``ValueProto`` as a float; an empty (null) value is NaN."""
-    if len(raw) == 9 and raw[0] == _DOUBLE_TAG:
-        return float(_unpack_double(raw, 1)[0])
-    if not raw:
-        return _NAN
-    from feast.protos.feast.types.Value_pb2 import Value
-
-    v = Value.FromString(raw)
-    which = v.WhichOneof("val")
-    return _NAN if which is None else float(getattr(v, which))
-
-
-_NULL_AS_DOUBLE = b")" + struct.pack("<d", _NAN)
-
-
-def decode_values(raws: Sequence[bytes]) -> list[float]:
-    """Many stored values at once: one unpack when all are doubles or null (the usual case)."""
-    blob = b"".join([r or _NULL_AS_DOUBLE for r in raws])
-    n = len(raws)
-    if len(blob) == 9 * n and blob[::9] == b")" * n:
-        return list(struct.unpack("<" + "xd" * n, blob))
-    return [decode_value(r) for r in raws]
-
-
-def encode_value(x: float) -> bytes:
-    """A float as Feast stores it: a serialized ``ValueProto(double_val=x)``, null for NaN."""
-    return b"" if x != x else b")" + struct.pack("<d", x)
-
+__all__ = ["SqliteSource", "add_read_indexes"]
 
 _SQLITE_TYPES = ("sqlite", "feast.infra.online_stores.sqlite.SqliteOnlineStore")
 
@@ -154,32 +70,12 @@ def add_read_indexes(store: FeatureStore) -> None:
         raise FeatureStoreError(f"indexing the SQLite online store failed: {exc}") from exc
 
 
-def _resolve_views(store: FeatureStore, views: Sequence[StateView]) -> list[Any]:
-    out = []
-    for view in views:
-        with feast_errors(f"looking up feature view {view.name!r}"):
-            try:
-                fv = store.get_feature_view(view.name)
-            except Exception as exc:
-                raise FeatureStoreError(
-                    f"feature view {view.name!r} is not registered in the Feast repo "
-                    f"{str(store.repo_path)!r}; run `fraudscore apply` first"
-                ) from exc
-        fields = tuple(f.name for f in fv.features)
-        if set(fields) != set(view.fields) or sorted(fv.join_keys) != sorted(view.keys):
-            raise FeatureStoreError(
-                f"feature view {view.name!r} has fields {sorted(fields)} keyed by "
-                f"{sorted(fv.join_keys)}; this library expects {sorted(view.fields)} keyed by "
-                f"{sorted(view.keys)}. Re-apply the repo with this version of fraudscore."
-            )
-        out.append(fv)
-    return out
-
-
 class SqliteSource:
     """Fast reads and writes of Feast's SQLite online store tables."""
 
-    def __init__(self, store: FeatureStore, views: Sequence[StateView]) -> None:
+    def __init__(
+        self, store: FeatureStore, views: Sequence[StateView], *, timeout: float = 1.0
+    ) -> None:
         from feast.infra.online_stores.helpers import compute_table_id
 
         config = store.config
@@ -193,8 +89,9 @@ class SqliteSource:
                 f"{config.entity_key_serialization_version}"
             )
         path = self.path = _sqlite_path(store)
+        self.timeout = check_timeout(timeout)
         self.views = tuple(views)
-        fvs = _resolve_views(store, self.views)
+        fvs = resolve_views(store, self.views)
         versioning = bool(getattr(config.registry, "enable_online_feature_view_versioning", False))
         self.tables = [compute_table_id(config.project, fv, versioning) for fv in fvs]
         self._encoders = [KeyEncoder(v.keys) for v in self.views]
@@ -248,7 +145,12 @@ class SqliteSource:
                     f"no SQLite online store at {str(self.path)!r}; run `fraudscore apply`"
                 )
             try:
-                conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+                conn = sqlite3.connect(
+                    self.path,
+                    timeout=self.timeout,
+                    isolation_level=None,
+                    check_same_thread=False,
+                )
                 conn.execute("PRAGMA journal_mode=WAL")
                 conn.execute("PRAGMA synchronous=NORMAL")
             except sqlite3.Error as exc:
@@ -326,9 +228,39 @@ class SqliteSource:
             raise FeatureStoreError(f"reading the SQLite online store failed: {exc}") from exc
         return out
 
-    def write(self, rows: Sequence[Sequence[tuple[Key, Sequence[float]]]]) -> None:
-        params: list[list[tuple[Any, ...]]] = []
+    def modify(self, keys: Sequence[Sequence[Key]], step: Step) -> None:
+        """One ``BEGIN IMMEDIATE`` transaction: the read happens under the write lock, so
+        concurrent writers (threads, processes, other ``Scorer`` objects) queue instead of
+        overwriting each other. A writer waits at most ``timeout`` seconds for the lock."""
+        conn = self._conn()
+        with self._write_lock:
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.Error as exc:
+                raise FeatureStoreError(
+                    f"the SQLite online store {str(self.path)!r} stayed locked by another "
+                    f"writer for {self.timeout:g} s ({exc}); raise the scorer's store timeout "
+                    "or find the writer holding it"
+                ) from exc
+            try:
+                states = read_states(self, keys)
+                rows = [list(step(i, s).items()) if keys[i] else [] for i, s in enumerate(states)]
+                self._upsert(conn, rows)
+                conn.execute("COMMIT")
+            except BaseException as exc:
+                conn.execute("ROLLBACK")
+                if isinstance(exc, sqlite3.Error):
+                    raise FeatureStoreError(
+                        f"writing the SQLite online store failed: {exc}"
+                    ) from exc
+                raise
+
+    def _upsert(
+        self, conn: sqlite3.Connection, rows: Sequence[Sequence[tuple[Key, Sequence[float]]]]
+    ) -> None:
         for vi, view_rows in enumerate(rows):
+            if not view_rows:
+                continue
             view = self.views[vi]
             nclk = len(view.clocks)
             has_text = self._has_text[vi]
@@ -343,62 +275,4 @@ class SqliteSource:
                         out.append((ek, name, value, None if x != x else repr(x), ts, ts))
                     else:
                         out.append((ek, name, value, ts, ts))
-            params.append(out)
-        conn = self._conn()
-        try:
-            with self._write_lock:
-                conn.execute("BEGIN")
-                try:
-                    for sql, p in zip(self._upserts, params, strict=True):
-                        if p:
-                            conn.executemany(sql, p)
-                except BaseException:
-                    conn.execute("ROLLBACK")
-                    raise
-                conn.execute("COMMIT")
-        except sqlite3.Error as exc:
-            raise FeatureStoreError(f"writing the SQLite online store failed: {exc}") from exc
-
-
-class FeastSource:
-    """Reads state through ``FeatureStore.get_online_features`` (reference; read-only)."""
-
-    def __init__(self, store: FeatureStore, views: Sequence[StateView]) -> None:
-        self.store = store
-        self.views = tuple(views)
-        self._fvs = _resolve_views(store, self.views)
-
-    def read(self, keys: Sequence[Sequence[Key]]) -> list[Array]:
-        out = []
-        for view, ks in zip(self.views, keys, strict=True):
-            if not ks:
-                out.append(view.empty(0))
-                continue
-            refs = [f"{view.name}:{f}" for f in view.fields]
-            rows = [dict(zip(view.keys, k, strict=True)) for k in ks]
-            with feast_errors("get_online_features"):
-                got = self.store.get_online_features(features=refs, entity_rows=rows).to_dict()
-            values = [got[f] for f in view.fields]
-            state = view.empty(len(ks))
-            for row in range(len(ks)):
-                if any(col[row] is not None for col in values):  # else: unknown entity, empty
-                    state[row] = [_NAN if col[row] is None else float(col[row]) for col in values]
-            out.append(state)
-        return out
-
-    def read_one(self, keys: Sequence[Key]) -> list[list[float]]:
-        return [s[0].tolist() for s in self.read([[k] for k in keys])]
-
-    def write(self, rows: Sequence[Sequence[tuple[Key, Sequence[float]]]]) -> None:
-        raise FeatureStoreError("FeastSource is read-only; use open_source() to record events")
-
-
-def open_source(repo: str | Path | FeatureStore, views: Sequence[StateView]) -> FeatureSource:
-    """The fastest source for the repo's online store type; a clear error for an unknown one."""
-    store = repo if not isinstance(repo, str | Path) else open_store(repo)
-    kind = store.config.online_store.type
-    if kind in _SQLITE_TYPES:
-        return SqliteSource(store, views)
-    raise FeatureStoreError(
-        f"online store type {kind!r} is not supported by the fast path; use sqlite"
-    )
+            conn.executemany(self._upserts[vi], out)

@@ -1,0 +1,190 @@
+"""Redis online store: the same repo runs on Feast's Redis store (standalone and cluster), and
+RedisSource reads and writes exactly what Feast's get_online_features sees."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from fraudscore import FeastSource, FeatureStoreError, RedisSource, Scorer, open_source
+from fraudscore._feast import open_store
+from fraudscore._kinds import LOGIN, TRANSACTION
+from fraudscore._offline import OfflineFeatures
+from fraudscore._pipeline import replay
+
+from .conftest import (
+    CUTOFF,
+    LOGIN_CUTOFF,
+    REDIS,
+    capture_features,
+    copy_repo,
+    private_copy,
+    redis_or_skip,
+    use_store,
+)
+
+pytestmark = pytest.mark.redis
+
+REDIS_TYPES = ("redis", "redis_cluster")
+KINDS = {
+    "transaction": (TRANSACTION, "offline", CUTOFF),
+    "login": (LOGIN, "login_offline", LOGIN_CUTOFF),
+}
+CASES = [
+    (kind, store, vi)
+    for kind, (spec, _, _) in KINDS.items()
+    for store in REDIS_TYPES
+    for vi in range(len(spec.views))
+]
+
+
+def known_keys(offline: OfflineFeatures, view_index: int, spec, cutoff, n: int = 5) -> list:  # type: ignore[no-untyped-def]
+    view = spec.views[view_index]
+    hist = offline.history[view.name]
+    rows = hist[hist["event_timestamp"] < cutoff][list(view.keys)].drop_duplicates().head(n)
+    return [tuple(r) for r in rows.itertuples(index=False)]
+
+
+@pytest.mark.parametrize(("kind", "store", "view_index"), CASES)
+def test_redis_source_equals_get_online_features(
+    built_on: Callable[[str, str], Path],
+    request: pytest.FixtureRequest,
+    kind: str,
+    store: str,
+    view_index: int,
+) -> None:
+    """For every view of both kinds, on redis and redis_cluster, RedisSource returns exactly what
+    get_online_features returns: known entities, an unknown one, and one stored only in part."""
+    spec, offline_name, cutoff = KINDS[kind]
+    offline = request.getfixturevalue(offline_name)
+    repo = built_on(kind, store)
+    fs = open_store(repo)
+    fast, ref = RedisSource(fs, spec.views), FeastSource(fs, spec.views)
+    view = spec.views[view_index]
+    known = known_keys(offline, view_index, spec, cutoff)
+    assert len(known) >= min(2, len(offline.history[view.name][list(view.keys)].drop_duplicates()))
+    unknown = tuple("nobody" for _ in view.keys)
+    keys: list[list[tuple[str, ...]]] = [[] for _ in spec.views]
+    keys[view_index] = [*known, unknown]
+    a, b = fast.read(keys)[view_index], ref.read(keys)[view_index]
+    np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(a[-1], view.empty(1)[0])
+    assert not np.isnan(a[:-1, : len(view.clocks)]).all(axis=1).any()
+    # One event's read (one pipelined round trip over every view) agrees too.
+    one = [known_keys(offline, i, spec, cutoff, 1)[0] for i in range(len(spec.views))]
+    for x, y in zip(fast.read_one(one), ref.read_one(one)):
+        np.testing.assert_array_equal(x, y)
+
+
+@pytest.mark.parametrize("store", REDIS_TYPES)
+def test_partially_stored_entity_reads_like_feast(
+    fresh_on: Callable[[str, str], Path], offline: OfflineFeatures, store: str
+) -> None:
+    """An entity hash missing one feature field reads as Feast reads it: that feature NaN."""
+    repo = fresh_on("transaction", store)
+    fs = open_store(repo)
+    fast, ref = RedisSource(fs, TRANSACTION.views), FeastSource(fs, TRANSACTION.views)
+    key = known_keys(offline, 0, TRANSACTION, CUTOFF, 1)[0]
+    field = fast._fields[0][TRANSACTION.views[0].index["n_1h"]]
+    fast._client.hdel(fast.redis_key(0, key), field)
+    keys = [[key], [], []]
+    a, b = fast.read(keys)[0], ref.read(keys)[0]
+    np.testing.assert_array_equal(a, b)
+    assert np.isnan(a[0, TRANSACTION.views[0].index["n_1h"]])
+    assert not np.isnan(a[0, TRANSACTION.views[0].index["n_1d"]])
+
+
+@pytest.mark.parametrize("store", REDIS_TYPES)
+def test_redis_replay_equals_offline_frame_and_feast_sees_the_writes(
+    fresh_on: Callable[[str, str], Path],
+    bundle_dir: Path,
+    offline: OfflineFeatures,
+    store: str,
+) -> None:
+    """Replaying events and labels through record on Redis gives the offline features at every
+    event (writes are exact), and get_online_features then reads the state RedisSource wrote."""
+    repo = fresh_on("transaction", store)
+    scorer = Scorer.open(bundle_dir, repo)
+    assert isinstance(scorer.source, RedisSource)
+    captured = capture_features(scorer)
+    end = CUTOFF + pd.Timedelta(days=2)
+    results = replay(scorer, offline.frame, CUTOFF.to_pydatetime(), end.to_pydatetime())
+    ids = [tx.transaction_id for tx, _ in results]
+    assert len(ids) > 200
+    expected = offline.frame.set_index("transaction_id").loc[ids, list(TRANSACTION.features)]
+    np.testing.assert_allclose(np.vstack(captured), expected.to_numpy(), rtol=1e-9, atol=1e-9)
+    touched = [
+        list(dict.fromkeys(k[i] for k in map(TRANSACTION.keys, [e for e, _ in results])))
+        for i in range(3)
+    ]
+    ref = FeastSource(open_store(repo), TRANSACTION.views)
+    for a, b in zip(scorer.source.read(touched), ref.read(touched)):
+        np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("store", REDIS_TYPES)
+def test_redis_login_replay_equals_offline_frame(
+    fresh_on: Callable[[str, str], Path],
+    login_bundle_dir: Path,
+    login_offline: OfflineFeatures,
+    store: str,
+) -> None:
+    """Logins replayed through record on Redis give the offline features, the derived distinct-
+    users-per-IP column included (in a cluster its two views commit separately, in order)."""
+    repo = fresh_on("login", store)
+    scorer = Scorer.open(login_bundle_dir, repo)
+    captured = capture_features(scorer)
+    end = LOGIN_CUTOFF + pd.Timedelta(days=3)
+    results = replay(scorer, login_offline.frame, LOGIN_CUTOFF.to_pydatetime(), end.to_pydatetime())
+    ids = [e.login_id for e, _ in results]
+    expected = login_offline.frame.set_index("login_id").loc[ids, list(LOGIN.features)].to_numpy()
+    np.testing.assert_allclose(np.vstack(captured), expected, rtol=1e-9, atol=1e-9)
+    assert (expected[:, LOGIN.features.index("ip_users_1d")] > 1).any()
+
+
+@pytest.mark.parametrize("store", REDIS_TYPES)
+def test_redis_ttl_is_enforced_like_sqlite(
+    built_on: Callable[[str, str], Path], bundle_dir: Path, offline: OfflineFeatures, store: str
+) -> None:
+    """State older than its view's ttl reads as no history on Redis too, and is flagged stale."""
+    from dataclasses import replace
+    from datetime import timedelta
+
+    from fraudscore._pipeline import to_events
+
+    scorer = Scorer.open(bundle_dir, built_on("transaction", store))
+    tx = to_events(offline.frame[offline.frame["timestamp"] >= CUTOFF].head(1), TRANSACTION)[0]
+    late = replace(tx, timestamp=tx.timestamp + timedelta(days=400))
+    result = scorer.score(late)
+    assert set(result.stale_state) == {v.name for v in TRANSACTION.views}
+    fresh = scorer.score(tx)
+    assert "customer_state" not in fresh.stale_state + fresh.missing_state
+
+
+def test_unreachable_redis_fails_at_construction(
+    built_on: Callable[[str, str], Path], tmp_path: Path
+) -> None:
+    """A Redis repo whose server is not there fails at open with FeatureStoreError, quickly."""
+    import time
+
+    repo = private_copy(built_on("transaction", "redis"), tmp_path)
+    yaml = repo / "feature_store.yaml"
+    yaml.write_text(yaml.read_text().replace(REDIS["redis"], "127.0.0.1:1"))
+    start = time.monotonic()
+    with pytest.raises(FeatureStoreError, match="Redis"):
+        open_source(repo, TRANSACTION.views, timeout=0.5)
+    assert time.monotonic() - start < 5
+
+
+def test_sentinel_is_refused_clearly(tmp_path: Path) -> None:
+    """A redis_type the fast path does not handle is refused at construction, naming it."""
+    redis_or_skip("redis")
+    repo = use_store(copy_repo(tmp_path / "feature_repo"), "redis")
+    yaml = repo / "feature_store.yaml"
+    yaml.write_text(yaml.read_text().replace("redis_type: redis", "redis_type: redis_sentinel"))
+    with pytest.raises(FeatureStoreError, match="redis_sentinel"):
+        open_source(repo, TRANSACTION.views)
