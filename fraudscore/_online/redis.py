@@ -276,7 +276,7 @@ class RedisSource:
         except BaseException:
             self._roundtrip(node, [("UNWATCH",)])
             raise
-        commands: list[tuple[Any, ...]] = [("MULTI",)]
+        commands: list[tuple[Any, ...] | bytes] = [("MULTI",)]
         for vi, rows in changed:
             for k, state in rows.items():
                 commands.append(("HSET", where[vi, k], *self._hset_fields(vi, state)))
