@@ -45,10 +45,14 @@ def copy_repo(dst: Path) -> Path:
 
 
 def built(
-    root: Path, offline: OfflineFeatures, cutoff: pd.Timestamp, store: str = "sqlite"
+    root: Path,
+    offline: OfflineFeatures,
+    cutoff: pd.Timestamp,
+    store: str = "sqlite",
+    connection: str | None = None,
 ) -> Path:
     """A Feast repo on ``store``, applied and materialized as of ``cutoff``."""
-    repo = use_store(copy_repo(root / "feature_repo"), store)
+    repo = use_store(copy_repo(root / "feature_repo"), store, connection)
     build_store(repo, offline, as_of=(cutoff - pd.Timedelta(microseconds=1)).to_pydatetime())
     return repo
 
