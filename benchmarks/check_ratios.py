@@ -9,10 +9,19 @@ from __future__ import annotations
 import json
 import sys
 
-#: (ours, baseline, minimum p50 ratio baseline / ours)
+#: (numerator, denominator, ">=" or "<=", gate, target): the p50 ratio numerator / denominator
+#: must pass the gate. A target the code meets here is its own gate when the measured ratios
+#: clear it with margin; a target it misses (README: "Targets missed") is reported, and the gate
+#: sits below the worst ratio measured, so that CI catches a regression, not noise.
 RATIOS = [
-    ("test_score_fraudscore", "test_score_user_path", 8.0),
-    ("test_score_login_fraudscore", "test_score_login_user_path", 8.0),
+    ("test_score_user_path", "test_score_fraudscore", ">=", 8.0, 8.0),
+    ("test_score_login_user_path", "test_score_login_fraudscore", ">=", 8.0, 8.0),
+    # Redis (loopback): measured 4.8-6.2x against the user's path on the same Redis.
+    ("test_score_redis_user_path", "test_score_redis", ">=", 3.5, 8.0),
+    # Redis score over SQLite score: measured 1.9-2.5x (a loopback round trip is ~75 µs here).
+    ("test_score_redis", "test_score_fraudscore", "<=", 3.5, 1.5),
+    # Redis record over Redis score: measured 1.0-1.3x.
+    ("test_record_redis", "test_score_redis", "<=", 2.0, 2.0),
 ]
 
 
@@ -27,15 +36,17 @@ def main(path: str) -> int:
         batch = b.get("extra_info", {}).get("batch", 1)
         print(f"{name:<34} {p50 * 1e6:>10.1f} {p99 * 1e6:>10.1f} {batch / p50:>12,.0f}")
     failed = False
-    for ours, theirs, minimum in RATIOS:
-        if ours not in benches or theirs not in benches:
-            print(f"missing benchmark {ours} or {theirs}")
+    for num, den, op, gate, target in RATIOS:
+        if num not in benches or den not in benches:
+            print(f"missing benchmark {num} or {den}")
             return 1
-        ratio = benches[theirs]["stats"]["median"] / benches[ours]["stats"]["median"]
-        ok = ratio >= minimum
+        ratio = benches[num]["stats"]["median"] / benches[den]["stats"]["median"]
+        ok = ratio >= gate if op == ">=" else ratio <= gate
+        met = ratio >= target if op == ">=" else ratio <= target
         failed |= not ok
         print(
-            f"ratio p50 {theirs} / {ours} = {ratio:.1f}x (need >= {minimum}x): {'ok' if ok else 'FAIL'}"
+            f"ratio p50 {num} / {den} = {ratio:.2f}x (gate {op} {gate}x: {'ok' if ok else 'FAIL'};"
+            f" target {op} {target}x: {'met' if met else 'missed'})"
         )
     return 1 if failed else 0
 

@@ -41,7 +41,26 @@ def build_world(root: Path, kind: EventKind, data: pd.DataFrame) -> dict[str, An
     train_start, train_end, _, _ = default_windows(frame, train_days=28)
     trained = train_model(frame, train_start, train_end, root / "bundle", kind, offline=offline)
     live = to_events(frame[frame["timestamp"] >= cutoff].head(20_000), kind)
-    return {"repo": repo, "bundle": root / "bundle", "trained": trained, "live": live}
+    return {
+        "repo": repo,
+        "bundle": root / "bundle",
+        "trained": trained,
+        "live": live,
+        "offline": offline,
+        "cutoff": cutoff,
+    }
+
+
+def on_redis(root: Path, world: dict[str, Any], redis_type: str = "redis") -> dict[str, Any]:
+    """The same world with its state on a live Redis server (skips when there is none)."""
+    from tests.conftest import use_store
+
+    repo = root / "feature_repo"
+    shutil.copytree(REPO_TEMPLATE, repo, ignore=shutil.ignore_patterns("data", "__pycache__"))
+    use_store(repo, redis_type)
+    as_of = (world["cutoff"] - pd.Timedelta(microseconds=1)).to_pydatetime()
+    build_store(repo, world["offline"], as_of=as_of)
+    return {**world, "repo": repo}
 
 
 @pytest.fixture(scope="session")
@@ -130,6 +149,21 @@ def login_scorer(login_world: dict[str, Any]) -> Scorer:
 @pytest.fixture(scope="session")
 def login_user_path(login_world: dict[str, Any]) -> UserPath:
     return UserPath(LOGIN, login_world["repo"], login_world["trained"].booster)
+
+
+@pytest.fixture(scope="session")
+def redis_world(tmp_path_factory: pytest.TempPathFactory, world: dict[str, Any]) -> dict[str, Any]:
+    return on_redis(tmp_path_factory.mktemp("bench_redis"), world)
+
+
+@pytest.fixture(scope="session")
+def redis_scorer(redis_world: dict[str, Any]) -> Scorer:
+    return Scorer.open(redis_world["bundle"], redis_world["repo"])
+
+
+@pytest.fixture(scope="session")
+def redis_user_path(redis_world: dict[str, Any]) -> UserPath:
+    return UserPath(TRANSACTION, redis_world["repo"], redis_world["trained"].booster)
 
 
 @pytest.fixture

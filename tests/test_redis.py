@@ -14,6 +14,7 @@ from fraudscore import FeastSource, FeatureStoreError, RedisSource, Scorer, open
 from fraudscore._feast import open_store
 from fraudscore._kinds import LOGIN, TRANSACTION
 from fraudscore._offline import OfflineFeatures
+from fraudscore._online.redis import _pack
 from fraudscore._pipeline import replay
 
 from .conftest import (
@@ -90,7 +91,8 @@ def test_partially_stored_entity_reads_like_feast(
     fast, ref = RedisSource(fs, TRANSACTION.views), FeastSource(fs, TRANSACTION.views)
     key = known_keys(offline, 0, TRANSACTION, CUTOFF, 1)[0]
     field = fast._fields[0][TRANSACTION.views[0].index["n_1h"]]
-    fast._client.hdel(fast.redis_key(0, key), field)
+    rkey = fast.redis_key(0, key)
+    fast._roundtrip(fast._node(rkey), [_pack(b"HDEL", rkey, field)])
     keys = [[key], [], []]
     a, b = fast.read(keys)[0], ref.read(keys)[0]
     np.testing.assert_array_equal(a, b)
