@@ -7,10 +7,10 @@ logins of many users at one instant (credential stuffing). Every process scores,
 each event of its share, as a payment or auth service would.
 
 Decayed accumulators do not depend on arrival order, so any lost or doubled update shows in the
-comparison. Two features do depend on order, and the shares respect them: the newest location
-(latest-value fields; the hot burst's events agree on it) and the login's "new IP for this user"
-column (each (IP, user) pair's logins stay in one process, in time order; the hot IP's users are
-spread over every process).
+comparison. Two login features do depend on order: the newest location (two logins of one user
+at the same instant from two places: whichever is recorded last wins) and the "new IP for this
+user" column (which of a pair's logins was first). So each user's logins stay in one process, in
+time order, while the hot IP's users, and so its writes, are spread over every process.
 
     python -m benchmarks.load [--store sqlite|redis|redis_cluster] [--procs 3]
 
@@ -81,12 +81,12 @@ def login_stream(frame: pd.DataFrame, cutoff: pd.Timestamp, n: int, hot: int) ->
 
 
 def shares(world: World, procs: int) -> list[list[Any]]:
-    """Each process's events, in time order. Transactions go round-robin; logins by (IP, user)."""
+    """Each process's events, in time order. Transactions go round-robin; logins by user."""
     events = to_events(world.stream, world.kind)
     out: list[list[Any]] = [[] for _ in range(procs)]
     for i, e in enumerate(events):
         if world.kind.name == LOGIN.name:
-            i = zlib.crc32(f"{e.ip}|{e.user_id}".encode())
+            i = zlib.crc32(e.user_id.encode())
         out[i % procs].append(e)
     return out
 

@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner, Result
 
 from fraudscore._cli import main
 
-from .conftest import copy_repo
+from .conftest import copy_repo, store_params, use_store
 
 
 def invoke(*args: str) -> Result:
@@ -18,10 +19,12 @@ def invoke(*args: str) -> Result:
     return result
 
 
-def test_cli_pipeline(tmp_path: Path) -> None:
-    """simulate -> apply --data -> materialize -> train -> evaluate --json -> score, all succeed."""
+@pytest.mark.parametrize("store", store_params())
+def test_cli_pipeline(tmp_path: Path, store: str) -> None:
+    """simulate -> apply --data -> materialize -> train -> evaluate --json -> score, all succeed,
+    on the SQLite store and on Redis (standalone and cluster), filled through Feast."""
     data = str(tmp_path / "tx.parquet")
-    repo = str(copy_repo(tmp_path / "feature_repo"))
+    repo = str(use_store(copy_repo(tmp_path / "feature_repo"), store))
     invoke("simulate", "--out", data, "--size", "120", "--terminals", "240", "--days", "40")
     assert "feature views" in invoke("apply", "--repo", repo, "--data", data).output
     invoke("materialize", "--repo", repo, "--end", "2018-05-05T00:00:00+00:00")
