@@ -96,9 +96,10 @@ def open_both(bundle: Path, repo: Path) -> tuple[Scorer, Scorer]:
 
 def assert_fails_fast(fn: Callable[[], object]) -> None:
     start = time.monotonic()
-    with pytest.raises(FeatureStoreError):
+    with pytest.raises(FeatureStoreError) as info:
         fn()
     assert time.monotonic() - start < TIMEOUT + 1.5
+    assert info.value.__cause__ is not None  # mapped at the boundary, the original chained
 
 
 def assert_degraded(scorer: Scorer, event: Transaction) -> None:

@@ -82,22 +82,29 @@ def test_redis_source_equals_get_online_features(
 
 
 @pytest.mark.parametrize("store", REDIS_TYPES)
-def test_partially_stored_entity_reads_like_feast(
-    fresh_on: Callable[[str, str], Path], offline: OfflineFeatures, store: str
+@pytest.mark.parametrize("kind", KINDS)
+def test_partially_stored_entities_read_like_feast(
+    fresh_on: Callable[[str, str], Path], request: pytest.FixtureRequest, kind: str, store: str
 ) -> None:
-    """An entity hash missing one feature field reads as Feast reads it: that feature NaN."""
-    repo = fresh_on("transaction", store)
-    fs = open_store(repo)
-    fast, ref = RedisSource(fs, TRANSACTION.views), FeastSource(fs, TRANSACTION.views)
-    key = known_keys(offline, 0, TRANSACTION, CUTOFF, 1)[0]
-    field = fast._fields[0][TRANSACTION.views[0].index["n_1h"]]
-    rkey = fast.redis_key(0, key)
-    fast._roundtrip(fast._node(rkey), [_pack(b"HDEL", rkey, field)])
-    keys = [[key], [], []]
-    a, b = fast.read(keys)[0], ref.read(keys)[0]
-    np.testing.assert_array_equal(a, b)
-    assert np.isnan(a[0, TRANSACTION.views[0].index["n_1h"]])
-    assert not np.isnan(a[0, TRANSACTION.views[0].index["n_1d"]])
+    """In every view, an entity hash missing one feature field reads as Feast reads it: that
+    feature NaN, the others as stored."""
+    spec, offline_name, cutoff = KINDS[kind]
+    offline = request.getfixturevalue(offline_name)
+    fs = open_store(fresh_on(kind, store))
+    fast, ref = RedisSource(fs, spec.views), FeastSource(fs, spec.views)
+    keys: list[list[tuple[str, ...]]] = [[] for _ in spec.views]
+    for vi, view in enumerate(spec.views):
+        key = known_keys(offline, vi, spec, cutoff, 1)[0]
+        dropped = view.fields[-1]  # an accumulator or a latest value, never the only clock
+        rkey = fast.redis_key(vi, key)
+        fast._roundtrip(fast._node(rkey), [_pack(b"HDEL", rkey, fast._fields[vi][-1])])
+        keys[vi] = [key]
+    for view, a, b in zip(spec.views, fast.read(keys), ref.read(keys)):
+        np.testing.assert_array_equal(a, b, err_msg=view.name)
+        assert np.isnan(a[0, -1]) and not np.isnan(a[0, 0]), (view.name, dropped)
+    one = [k[0] for k in keys]
+    for x, y in zip(fast.read_one(one), ref.read_one(one)):
+        np.testing.assert_array_equal(x, y)
 
 
 @pytest.mark.parametrize("store", REDIS_TYPES)
