@@ -1,0 +1,206 @@
+# ruff: noqa: B023  (the helper closures are called inside the loop iteration that defines them)
+"""Brute-force feature oracles, written from each feature's documented definition.
+
+Plain loops over the raw events that came before, with ``math``: no state, no accumulators and
+nothing from fraudscore, so that a formula bug in the library cannot cancel out. Each function
+takes the events in stream order (time, then id; fraud labels count from ``label_time``, at or
+before the event) and returns one dict of features per event.
+
+The definitions hold while no state outlives its view's ttl (30 days and more): the random
+streams that use them span less than that.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+H, D = 3600.0, 86400.0
+NAN = math.nan
+
+
+def decayed(
+    now: float, times: Sequence[float], tau: float, weights: Sequence[float] | None = None
+) -> float:
+    """sum_j w_j exp(-(now - t_j) / tau)."""
+    w = weights or [1.0] * len(times)
+    return sum(wj * math.exp(-(now - tj) / tau) for tj, wj in zip(times, w, strict=True))
+
+
+def hour_of_day(ts: datetime) -> float:
+    """Hours since midnight UTC, with the fraction."""
+    utc = ts.astimezone(UTC)
+    return utc.hour + utc.minute / 60 + (utc.second + utc.microsecond / 1e6) / 3600
+
+
+def ratio(num: float, den: float) -> float:
+    return num / den if den > 0 else NAN
+
+
+def transaction_features(events: Sequence[dict[str, Any]]) -> list[dict[str, float]]:
+    """Every transaction feature, per event. Event keys: timestamp (datetime), customer_id,
+    terminal_id, amount, channel, is_fraud, label_time (datetime)."""
+    out = []
+    for i, e in enumerate(events):
+        t = e["timestamp"].timestamp()
+        before = events[:i]
+        card = [x for x in before if x["customer_id"] == e["customer_id"]]
+        term = [x for x in before if x["terminal_id"] == e["terminal_id"]]
+        pair = [x for x in card if x["terminal_id"] == e["terminal_id"]]
+        ct = [x["timestamp"].timestamp() for x in card]
+        kt = [x["timestamp"].timestamp() for x in term]
+        pt = [x["timestamp"].timestamp() for x in pair]
+        amounts = [x["amount"] for x in card]
+        # Fraud labels known at the event: any event of the stream (earlier or not) whose
+        # label_time is at or before it.
+        card_labels = [
+            x["label_time"].timestamp()
+            for x in events
+            if x["customer_id"] == e["customer_id"]
+            and x["is_fraud"]
+            and x["label_time"].timestamp() <= t
+        ]
+        term_labels = [
+            x["label_time"].timestamp()
+            for x in events
+            if x["terminal_id"] == e["terminal_id"]
+            and x["is_fraud"]
+            and x["label_time"].timestamp() <= t
+        ]
+
+        def mean_amount(tau: float) -> float:
+            return ratio(decayed(t, ct, tau, amounts), decayed(t, ct, tau))
+
+        term_fraud_30d = decayed(t, term_labels, 30 * D)
+        out.append(
+            {
+                "amount": e["amount"],
+                "hour_of_day": hour_of_day(e["timestamp"]),
+                "is_weekend": float(e["timestamp"].astimezone(UTC).weekday() >= 5),
+                "card_not_present": NAN
+                if e["channel"] is None
+                else float(e["channel"] in ("online", "moto")),
+                "cust_secs_since_last": t - max(ct) if ct else NAN,
+                "cust_n_1h": decayed(t, ct, H),
+                "cust_n_1d": decayed(t, ct, D),
+                "cust_n_7d": decayed(t, ct, 7 * D),
+                "cust_n_30d": decayed(t, ct, 30 * D),
+                "amt_ratio_1d": ratio(e["amount"], mean_amount(D)),
+                "amt_ratio_7d": ratio(e["amount"], mean_amount(7 * D)),
+                "amt_ratio_30d": ratio(e["amount"], mean_amount(30 * D)),
+                "cust_fraud_30d": decayed(t, card_labels, 30 * D),
+                "term_n_1d": decayed(t, kt, D),
+                "term_n_7d": decayed(t, kt, 7 * D),
+                "term_fraud_7d": decayed(t, term_labels, 7 * D),
+                "term_fraud_30d": term_fraud_30d,
+                "term_fraud_rate_30d": term_fraud_30d / (decayed(t, kt, 30 * D) + 1.0),
+                "ct_n_30d": decayed(t, pt, 30 * D),
+                "ct_secs_since_last": t - max(pt) if pt else NAN,
+            }
+        )
+    return out
+
+
+def km_between(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+    """Great-circle distance on a 6371 km sphere (haversine)."""
+    p1, p2 = math.radians(lat1), math.radians(lat2)
+    dp, dl = p2 - p1, math.radians(lon2 - lon1)
+    h = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
+    return 2 * 6371.0 * math.asin(math.sqrt(min(h, 1.0)))
+
+
+def login_features(events: Sequence[dict[str, Any]]) -> list[dict[str, float]]:
+    """Every login feature, per event. Event keys: timestamp, user_id, ip, country, asn,
+    browser, os (families), success, device_id, latitude, longitude, rtt_ms."""
+    out = []
+    for i, e in enumerate(events):
+        t = e["timestamp"].timestamp()
+        before = events[:i]
+
+        def times(rows: Sequence[dict[str, Any]]) -> list[float]:
+            return [x["timestamp"].timestamp() for x in rows]
+
+        mine = [x for x in before if x["user_id"] == e["user_id"]]
+        ok = [x for x in mine if x["success"]]
+        failed = [x for x in mine if not x["success"]]
+        everyone_ok = [x for x in before if x["success"]]
+        total = decayed(t, times(everyone_ok), 30 * D)
+
+        def share(field: str) -> float:
+            """The global share of this login's value among all users' recent successes."""
+            same = [x for x in everyone_ok if x[field] == e[field]]
+            return ratio(decayed(t, times(same), 30 * D), total)
+
+        succ = decayed(t, times(ok), 90 * D)
+
+        def familiarity(field: str, prior: float) -> float:
+            """(the user's recent successes with this value + 2 x its global share) / (all the
+            user's recent successes + 2)."""
+            same = decayed(t, times([x for x in ok if x[field] == e[field]]), 90 * D)
+            return (same + 2.0 * prior) / (succ + 2.0)
+
+        device = e["device_id"] or "-"
+        dev = [x for x in mine if (x["device_id"] or "-") == device]
+        ctry = [x for x in mine if x["country"] == e["country"]]
+        net = [x for x in mine if x["asn"] == e["asn"]]
+        located = [x for x in ok if x["latitude"] is not None]
+        if located and e["latitude"] is not None:
+            last = located[-1]
+            hours = max((t - last["timestamp"].timestamp()) / H, 1 / 60)
+            kmh = (
+                km_between(last["latitude"], last["longitude"], e["latitude"], e["longitude"])
+                / hours
+            )
+        else:
+            kmh = NAN
+        from_ip = [x for x in before if x["ip"] == e["ip"]]
+        new_users = []  # logins from this IP by a user with no login from it in the 30 days before
+        for j, x in enumerate(from_ip):
+            prior = [y for y in from_ip[:j] if y["user_id"] == x["user_id"]]
+            if (
+                not prior
+                or x["timestamp"].timestamp() - prior[-1]["timestamp"].timestamp() > 30 * D
+            ):
+                new_users.append(x)
+        ip_fail_1d = decayed(t, times([x for x in from_ip if not x["success"]]), D)
+        p_country, p_asn = share("country"), share("asn")
+        out.append(
+            {
+                "success": float(e["success"]),
+                "hour_of_day": hour_of_day(e["timestamp"]),
+                "has_device": float(e["device_id"] is not None),
+                "rtt_ms": NAN if e["rtt_ms"] is None else e["rtt_ms"],
+                "user_secs_since_login": t - times(mine)[-1] if mine else NAN,
+                "user_secs_since_success": t - times(ok)[-1] if ok else NAN,
+                "user_n_1d": decayed(t, times(mine), D),
+                "user_n_30d": decayed(t, times(mine), 30 * D),
+                "user_fail_1h": decayed(t, times(failed), H),
+                "user_fail_1d": decayed(t, times(failed), D),
+                "user_succ_90d": succ,
+                "fam_browser": familiarity("browser", share("browser")),
+                "fam_os": familiarity("os", share("os")),
+                "country_popularity": p_country,
+                "asn_popularity": p_asn,
+                "device_succ_90d": decayed(t, times([x for x in dev if x["success"]]), 90 * D),
+                "fam_device": decayed(t, times([x for x in dev if x["success"]]), 90 * D)
+                / (succ + 2.0),
+                "device_secs_since": t - times(dev)[-1] if dev else NAN,
+                "country_succ_90d": decayed(t, times([x for x in ctry if x["success"]]), 90 * D),
+                "fam_country": familiarity("country", p_country),
+                "country_secs_since": t - times(ctry)[-1] if ctry else NAN,
+                "asn_succ_90d": decayed(t, times([x for x in net if x["success"]]), 90 * D),
+                "fam_asn": familiarity("asn", p_asn),
+                "kmh_since_success": kmh,
+                "ip_n_1h": decayed(t, times(from_ip), H),
+                "ip_fail_1h": decayed(t, times([x for x in from_ip if not x["success"]]), H),
+                "ip_fail_1d": ip_fail_1d,
+                "ip_users_1d": decayed(t, times(new_users), D),
+                "ip_fail_ratio_1d": ip_fail_1d / (decayed(t, times(from_ip), D) + 1.0),
+                "ip_user_n_30d": decayed(
+                    t, times([x for x in from_ip if x["user_id"] == e["user_id"]]), 30 * D
+                ),
+            }
+        )
+    return out
