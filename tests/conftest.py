@@ -21,6 +21,7 @@ from fraudscore._offline import OfflineFeatures
 from fraudscore._pipeline import build_store, offline_features, train_model
 from fraudscore._simulate import TransactionSimConfig, simulate_transactions
 from fraudscore._simulate_logins import LoginSimConfig, simulate_logins
+from fraudscore._train import TrainedModel
 
 REPO_TEMPLATE = Path(__file__).resolve().parents[1] / "feature_repo"
 SMALL = TransactionSimConfig(n_customers=150, n_terminals=300, n_days=40, seed=3)
@@ -144,10 +145,20 @@ def repo(built_repo: Path, tmp_path: Path) -> Path:
 
 
 @pytest.fixture(scope="session")
-def bundle_dir(tmp_path_factory: pytest.TempPathFactory, offline: OfflineFeatures) -> Path:
+def trained(tmp_path_factory: pytest.TempPathFactory, offline: OfflineFeatures) -> TrainedModel:
     out = tmp_path_factory.mktemp("bundle") / "bundle"
-    train_model(offline.frame, *TRAIN, out, offline=offline)
-    return out
+    return train_model(offline.frame, *TRAIN, out, offline=offline)
+
+
+@pytest.fixture(scope="session")
+def bundle_dir(trained: TrainedModel) -> Path:
+    return Path(trained.bundle.path)
+
+
+@pytest.fixture
+def scorer(bundle_dir: Path, repo: Path) -> Scorer:
+    """A transaction scorer on a private copy of the built SQLite repo."""
+    return Scorer.open(bundle_dir, repo)
 
 
 # Logins ---------------------------------------------------------------------------------------
@@ -180,12 +191,16 @@ def login_repo(built_login_repo: Path, tmp_path: Path) -> Path:
 
 
 @pytest.fixture(scope="session")
-def login_bundle_dir(
+def login_trained(
     tmp_path_factory: pytest.TempPathFactory, login_offline: OfflineFeatures
-) -> Path:
+) -> TrainedModel:
     out = tmp_path_factory.mktemp("login_bundle") / "bundle"
-    train_model(login_offline.frame, *LOGIN_TRAIN, out, LOGIN, offline=login_offline)
-    return out
+    return train_model(login_offline.frame, *LOGIN_TRAIN, out, LOGIN, offline=login_offline)
+
+
+@pytest.fixture(scope="session")
+def login_bundle_dir(login_trained: TrainedModel) -> Path:
+    return Path(login_trained.bundle.path)
 
 
 # Repos on each online store ------------------------------------------------------------------

@@ -191,10 +191,18 @@ def test_login_scorer_results(
     assert {r.decision for r in single} <= {"allow", "challenge", "deny"}
     new = scorer.score(Login(**{**GOOD, "user_id": "never-seen", "ip": "203.0.113.9"}))
     assert "user_state" in new.missing_state and "ip_state" in new.missing_state
-    assert (
-        any(r.code in ("NEW_DEVICE", "NEW_NETWORK", "NEW_COUNTRY") for r in new.reasons)
-        or not new.reasons
+    # A known user logging in from a device, country and network never seen for them: the
+    # first reason names one of the three.
+    new_codes = ("NEW_DEVICE", "NEW_NETWORK", "NEW_COUNTRY")
+    regular = next(
+        e
+        for e, r in zip(events, single)
+        if e.success and r.decision == "allow" and not {x.code for x in r.reasons} & set(new_codes)
     )
+    moved = replace(regular, device_id="never-seen-device", country="KP", asn=64512)
+    reasons = [r.code for r in scorer.score(moved).reasons]
+    assert reasons and reasons[0] in new_codes, reasons
+    assert scorer.score(moved).score > scorer.score(regular).score
     with pytest.raises(EventValidationError, match="label"):
         scorer.record_label(Label("t", "C", "T", T0, True))
 

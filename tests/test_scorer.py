@@ -27,11 +27,6 @@ from fraudscore._transaction import FEATURES
 from .conftest import CUTOFF, capture_features
 
 
-@pytest.fixture
-def scorer(bundle_dir: Path, repo: Path) -> Scorer:
-    return Scorer.open(bundle_dir, repo)
-
-
 def events_after_cutoff(offline: OfflineFeatures, n: int) -> list[Transaction]:
     frame = offline.frame
     return to_events(frame[frame["timestamp"] >= CUTOFF].head(n))
@@ -72,9 +67,11 @@ def test_unknown_card_and_terminal_score_with_no_history(scorer: Scorer) -> None
     r = scorer.score(tx)
     assert set(r.missing_state) == {"customer_state", "terminal_state", "customer_terminal_state"}
     assert not r.has_full_history
-    codes = {x.code: x.text for x in r.reasons}
-    if "AMOUNT_UNUSUAL" in codes:
-        assert "no spending history" in codes["AMOUNT_UNUSUAL"]
+    codes = {x.code: x.text for x in scorer.score(tx, max_reasons=4).reasons}
+    # With no history, the reasons read their fallback sentences, never "nan".
+    assert codes["AMOUNT_UNUSUAL"] == "amount 450.00 on a card with no spending history"
+    assert codes["NEW_TERMINAL_FOR_CARD"] == "first time this card is used at this terminal"
+    assert not any("nan" in text for text in codes.values())
 
 
 def test_stale_state_is_flagged_and_read_as_no_history(
