@@ -277,6 +277,7 @@ def result_dict(result: Any) -> dict[str, Any]:
         "model_version": result.model_version,
         "missing_state": list(result.missing_state),
         "stale_state": list(result.stale_state),
+        "degraded": result.degraded,
     }
 
 

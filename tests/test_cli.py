@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from click.testing import CliRunner, Result
 
@@ -133,10 +134,11 @@ def test_cli_login_pipeline(tmp_path: Path) -> None:
     scored = invoke(
         "score", "--bundle", bundle, "--repo", repo, "--data", data, "--limit", "3", "--json"
     )
-    assert all(
-        json.loads(line)["decision"] in ("allow", "challenge", "deny")
-        for line in scored.stdout.splitlines()
-    )
+    lines = [json.loads(line) for line in scored.stdout.splitlines()]
+    first = pd.read_parquet(data).head(3)["login_id"].tolist()
+    assert [r["event_id"] for r in lines] == first
+    assert all(r["decision"] in ("allow", "challenge", "deny") for r in lines)
+    assert all(0.0 <= r["score"] <= 1.0 and r["model_version"] for r in lines)
     bad = (
         '{"login_id": "x", "timestamp": "2018-05-02T10:00:00+00:00", "user_id": "U1", '
         '"ip": "1.2.3.4", "country": "Deutschland", "asn": 1, "user_agent": "ua", '

@@ -43,14 +43,72 @@ def test_recall_at_fpr() -> None:
     assert recall_at_fpr(y, s, 0.05) == pytest.approx(0.6)
 
 
-def test_known_compromised_cards_are_dropped(offline: OfflineFeatures) -> None:
-    """No test row belongs to a card with a fraud label known before that test day."""
-    frame = offline.frame
-    test = select_test_rows(frame, date(2018, 5, 3), date(2018, 5, 9))
-    first = frame[frame.is_fraud == 1].groupby("customer_id")["label_time"].min()
-    known = test["customer_id"].map(first)
-    assert (known.isna() | (known >= test["day"])).all()
-    assert len(test) < ((frame.timestamp >= "2018-05-03") & (frame.timestamp < "2018-05-10")).sum()
+def test_known_compromised_cards_are_dropped() -> None:
+    """On a hand-built history, each test day keeps exactly the rows of cards with no fraud label
+    known before that day's 00:00 UTC, written out here card by card and day by day."""
+    ts = pd.Timestamp
+    labels = {  # card -> (is_fraud on its 05-03 row, label_time of that fraud)
+        "A": ts("2018-05-01 12:00", tz="UTC"),  # a fraud known before the window: never kept
+        "B": ts("2018-05-04 09:00", tz="UTC"),  # known during 05-04: kept 05-03 and 05-04
+        "C": ts("2018-05-04 00:00", tz="UTC"),  # known at 05-04 00:00 exactly: kept through 05-04
+        "E": ts("2018-05-10 00:00", tz="UTC"),  # known after the window: kept every day
+    }
+    rows = []
+    for card in "ABCDE":
+        for day in ("2018-05-02", "2018-05-03", "2018-05-04", "2018-05-05", "2018-05-06"):
+            fraud = card in labels and day == "2018-05-03"
+            when = ts(f"{day} 10:00", tz="UTC")
+            rows.append(
+                {
+                    "customer_id": card,
+                    "timestamp": when,
+                    "is_fraud": int(fraud),
+                    "label_time": labels[card] if fraud else when + pd.Timedelta(days=7),
+                }
+            )
+    # A's fraud is on 05-03 but labelled on 05-01 in this story: give it an earlier fraud row.
+    rows.append(
+        {
+            "customer_id": "A",
+            "timestamp": ts("2018-04-30 10:00", tz="UTC"),
+            "is_fraud": 1,
+            "label_time": labels["A"],
+        }
+    )
+    test = select_test_rows(pd.DataFrame(rows), date(2018, 5, 3), date(2018, 5, 5))
+    kept = sorted(zip(test["customer_id"], test["timestamp"].dt.strftime("%m-%d")))
+    assert kept == [
+        ("B", "05-03"), ("B", "05-04"),
+        ("C", "05-03"), ("C", "05-04"),
+        ("D", "05-03"), ("D", "05-04"), ("D", "05-05"),
+        ("E", "05-03"), ("E", "05-04"), ("E", "05-05"),
+    ]  # fmt: skip
+    assert test["is_fraud"].sum() == 3  # B, C and E's frauds of 05-03
+
+
+def test_report_metrics_belong_to_their_models(bundle_dir: Path, offline: OfflineFeatures) -> None:
+    """The model's metrics are those of the bundle's own graph on the test rows, computed here
+    with sklearn, and differ from each baseline's."""
+    from sklearn.metrics import average_precision_score, roc_auc_score
+
+    from fraudscore._model import OnnxModel
+    from fraudscore._transaction import FEATURES
+
+    bundle = load_bundle(bundle_dir)
+    report = evaluate_transactions(bundle, offline.frame, date(2018, 5, 3), date(2018, 5, 9))
+    test = select_test_rows(offline.frame, date(2018, 5, 3), date(2018, 5, 9))
+    scores, _ = OnnxModel(bundle.model_bytes, len(FEATURES)).run(
+        test[list(FEATURES)].to_numpy(np.float32)
+    )
+    model = report["models"]["model"]
+    assert model["average_precision"] == pytest.approx(
+        average_precision_score(test["is_fraud"], scores)
+    )
+    assert model["roc_auc"] == pytest.approx(roc_auc_score(test["is_fraud"], scores))
+    for name in ("baseline_logistic_regression", "baseline_xgboost_raw_fields"):
+        assert report["models"][name]["average_precision"] != pytest.approx(
+            model["average_precision"]
+        )
 
 
 def test_report_has_four_metrics_for_model_and_both_baselines(
