@@ -1,4 +1,8 @@
-"""Transaction scoring benchmarks. The ratio check compares groups measured in this same run."""
+"""Transaction scoring benchmarks: fraudscore and its peers on one SQLite store, in one run.
+
+Each peer's benchmark also measures its ratio to ``score`` call by call in alternation
+(``interleaved``); ``check_ratios.py`` gates on those ratios.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +12,9 @@ import pytest
 
 from fraudscore import Scorer
 
-from .conftest import UserPath, cycle
+from .conftest import LeanPath, UserPath, bench_peer, bench_read, cycle, interleaved
+
+OURS = "test_score_fraudscore"
 
 
 @pytest.mark.benchmark(group="score-transaction")
@@ -23,13 +29,25 @@ def test_score_fraudscore(benchmark: Any, scorer: Scorer, world: dict[str, Any])
 def test_score_user_path(
     benchmark: Any, user_path: UserPath, world: dict[str, Any], scorer: Scorer
 ) -> None:
-    """The path a user would write: get_online_features + onnxmltools model + pred_contribs."""
-    nxt = cycle(world["live"])
-    score, _ = benchmark(lambda: user_path.score(nxt()))
-    assert 0.0 <= score <= 1.0
-    # Correctness beside the timing: both paths give the same score for the same event.
-    tx = world["live"][0]
-    assert user_path.score(tx)[0] == pytest.approx(scorer.score(tx).score, abs=1e-5)
+    """The common user path: get_online_features + onnxmltools model + exact pred_contribs."""
+    bench_peer(benchmark, user_path, world["live"], scorer, OURS)
+
+
+@pytest.mark.benchmark(group="score-transaction")
+def test_score_lean_path(
+    benchmark: Any, lean_path: LeanPath, world: dict[str, Any], scorer: Scorer
+) -> None:
+    """The strongest peer: the same Feast read and features, Saabas contributions from xgboost,
+    the score from their sum."""
+    bench_peer(benchmark, lean_path, world["live"], scorer, OURS)
+
+
+@pytest.mark.benchmark(group="score-transaction")
+def test_read_get_online_features(
+    benchmark: Any, lean_path: LeanPath, world: dict[str, Any], scorer: Scorer
+) -> None:
+    """get_online_features(...).to_dict() alone on the model's feature service."""
+    bench_read(benchmark, lean_path, world["live"], scorer, OURS)
 
 
 @pytest.mark.parametrize("batch", [1, 100, 10_000])
@@ -53,3 +71,5 @@ def test_record(benchmark: Any, writable_scorer: Scorer, world: dict[str, Any]) 
     """record(): read state, apply update, write all views in one SQLite transaction."""
     nxt = cycle(world["live"])
     benchmark(lambda: writable_scorer.record(nxt()))
+    s = writable_scorer
+    interleaved(benchmark, OURS, s.score, s.record, world["live"][5000:])
