@@ -153,12 +153,12 @@ class Scorer:
                 raise
             states, degraded = [v.empty_row() for v in self._views], True
         x, missing, stale = self._row(event, states)
-        prob, contrib = self.model.run(np.array([x], dtype=np.float32))
+        score, contrib = self.model.run_one(x)
         return self._result(
             event,
             x,
-            float(prob[0]),
-            (contrib[0] @ self.catalogue.matrix).tolist(),
+            score,
+            (contrib @ self.catalogue.matrix).tolist(),
             missing,
             stale,
             thresholds or self.thresholds,
