@@ -17,9 +17,9 @@ from typing import Any
 #: that CI catches a regression, not noise; the target is the issue's, reported as met or missed.
 RATIOS: list[tuple[str, str, str, float | None, float, str]] = [
     # The strongest peer: same read and features, Saabas contributions, score from their sum.
-    ("test_score_lean_path", "test_score_fraudscore", ">=", 6.0, 8.0, "7.4-8.6x"),
-    ("test_score_login_lean_path", "test_score_login_fraudscore", ">=", 6.0, 8.0, "8.9-10.6x"),
-    ("test_score_redis_lean_path", "test_score_redis", ">=", 3.0, 8.0, "4.5-5.6x"),
+    ("test_score_lean_path", "test_score_fraudscore", ">=", 5.5, 8.0, "7.4-10.4x"),
+    ("test_score_login_lean_path", "test_score_login_fraudscore", ">=", 7.0, 8.0, "12.2-13.4x"),
+    ("test_score_redis_lean_path", "test_score_redis", ">=", 4.0, 8.0, "5.5-7.2x"),
     # Reported: the common user path (exact TreeSHAP, a second model) and the read alone.
     ("test_score_user_path", "test_score_fraudscore", ">=", None, 8.0, ""),
     ("test_score_login_user_path", "test_score_login_fraudscore", ">=", None, 8.0, ""),
@@ -28,8 +28,8 @@ RATIOS: list[tuple[str, str, str, float | None, float, str]] = [
     ("test_read_login_get_online_features", "test_score_login_fraudscore", ">=", None, 4.0, ""),
     ("test_read_redis_get_online_features", "test_score_redis", ">=", None, 4.0, ""),
     # Redis against SQLite, and a Redis write against a Redis read.
-    ("test_score_redis", "test_score_fraudscore", "<=", 3.0, 1.5, "1.8-2.2x"),
-    ("test_record_redis", "test_score_redis", "<=", 2.0, 2.0, "1.1-1.4x"),
+    ("test_score_redis", "test_score_fraudscore", "<=", 3.5, 1.5, "1.5-2.5x"),
+    ("test_record_redis", "test_score_redis", "<=", 2.0, 2.0, "1.35-1.45x"),
     ("test_record", "test_score_fraudscore", "<=", None, 2.0, ""),
 ]
 
@@ -52,7 +52,7 @@ def main(path: str) -> int:
         batch = b.get("extra_info", {}).get("batch", 1)
         print(f"{name:<38} {p50 * 1e6:>10.1f} {p99 * 1e6:>10.1f} {batch / p50:>12,.0f}")
     failed = False
-    for num, den, op, gate, target, _ in RATIOS:
+    for num, den, op, gate, target, seen in RATIOS:
         if num not in benches or den not in benches:
             print(f"missing benchmark {num} or {den}")
             return 1
@@ -63,7 +63,8 @@ def main(path: str) -> int:
         verdict = "reported" if gate is None else f"gate {op} {gate}x: {'ok' if ok else 'FAIL'}"
         print(
             f"p50 {num} / {den} = {r:.2f}x ({how}; {verdict}; "
-            f"target {op} {target}x: {'met' if met else 'missed'})"
+            f"target {op} {target}x: {'met' if met else 'missed'}"
+            + (f"; measured {seen} in 5 runs)" if seen else ")")
         )
     return 1 if failed else 0
 
