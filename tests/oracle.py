@@ -53,22 +53,17 @@ def transaction_features(events: Sequence[dict[str, Any]]) -> list[dict[str, flo
         kt = [x["timestamp"].timestamp() for x in term]
         pt = [x["timestamp"].timestamp() for x in pair]
         amounts = [x["amount"] for x in card]
-        # Fraud labels known at the event: any event of the stream (earlier or not) whose
-        # label_time is at or before it.
-        card_labels = [
-            x["label_time"].timestamp()
-            for x in events
-            if x["customer_id"] == e["customer_id"]
-            and x["is_fraud"]
-            and x["label_time"].timestamp() <= t
-        ]
-        term_labels = [
-            x["label_time"].timestamp()
-            for x in events
-            if x["terminal_id"] == e["terminal_id"]
-            and x["is_fraud"]
-            and x["label_time"].timestamp() <= t
-        ]
+
+        def known_frauds(field: str) -> list[float]:
+            """label_time of the frauds of this card (or terminal) known at the event: any
+            event of the stream, earlier or not, whose label_time is at or before it."""
+            return [
+                x["label_time"].timestamp()
+                for x in events
+                if x[field] == e[field] and x["is_fraud"] and x["label_time"].timestamp() <= t
+            ]
+
+        card_labels, term_labels = known_frauds("customer_id"), known_frauds("terminal_id")
 
         def mean_amount(tau: float) -> float:
             return ratio(decayed(t, ct, tau, amounts), decayed(t, ct, tau))

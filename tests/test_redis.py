@@ -107,52 +107,38 @@ def test_partially_stored_entities_read_like_feast(
         np.testing.assert_array_equal(x, y)
 
 
+#: Per kind: a feature the replay window must exercise (labels arrived; attacks happened).
+EXERCISED = {"transaction": ("term_fraud_7d", 0.0), "login": ("ip_users_1d", 1.0)}
+
+
 @pytest.mark.parametrize("store", REDIS_TYPES)
+@pytest.mark.parametrize("kind", KINDS)
 def test_redis_replay_equals_offline_frame_and_feast_sees_the_writes(
-    fresh_on: Callable[[str, str], Path],
-    bundle_dir: Path,
-    offline: OfflineFeatures,
-    store: str,
+    fresh_on: Callable[[str, str], Path], request: pytest.FixtureRequest, kind: str, store: str
 ) -> None:
-    """Replaying events and labels through record on Redis gives the offline features at every
-    event (writes are exact), and get_online_features then reads the state RedisSource wrote."""
-    repo = fresh_on("transaction", store)
-    scorer = Scorer.open(bundle_dir, repo)
+    """Replaying events (and fraud labels) through record on Redis gives the offline features at
+    every event, the login's derived distinct-users-per-IP column included (in a cluster its two
+    views commit separately, in order); get_online_features then reads what RedisSource wrote."""
+    spec, offline_name, cutoff = KINDS[kind]
+    offline = request.getfixturevalue(offline_name)
+    bundle = request.getfixturevalue("bundle_dir" if kind == "transaction" else "login_bundle_dir")
+    repo = fresh_on(kind, store)
+    scorer = Scorer.open(bundle, repo)
     assert isinstance(scorer.source, RedisSource)
     captured = capture_features(scorer)
-    end = CUTOFF + pd.Timedelta(days=2)
-    results = replay(scorer, offline.frame, CUTOFF.to_pydatetime(), end.to_pydatetime())
-    ids = [tx.transaction_id for tx, _ in results]
+    end = cutoff + pd.Timedelta(days=3)
+    results = replay(scorer, offline.frame, cutoff.to_pydatetime(), end.to_pydatetime())
+    events = [e for e, _ in results]
+    ids = [getattr(e, spec.id_field) for e in events]
     assert len(ids) > 200
-    expected = offline.frame.set_index("transaction_id").loc[ids, list(TRANSACTION.features)]
-    np.testing.assert_allclose(np.vstack(captured), expected.to_numpy(), rtol=1e-9, atol=1e-9)
-    touched = [
-        list(dict.fromkeys(k[i] for k in map(TRANSACTION.keys, [e for e, _ in results])))
-        for i in range(3)
-    ]
-    ref = FeastSource(open_store(repo), TRANSACTION.views)
+    expected = offline.frame.set_index(spec.id_field).loc[ids, list(spec.features)].to_numpy()
+    np.testing.assert_allclose(np.vstack(captured), expected, rtol=1e-9, atol=1e-9)
+    feature, floor = EXERCISED[kind]
+    assert (expected[:, spec.features.index(feature)] > floor).any()
+    touched = [list(dict.fromkeys(spec.keys(e)[i] for e in events)) for i in range(len(spec.views))]
+    ref = FeastSource(open_store(repo), spec.views)
     for a, b in zip(scorer.source.read(touched), ref.read(touched)):
         np.testing.assert_array_equal(a, b)
-
-
-@pytest.mark.parametrize("store", REDIS_TYPES)
-def test_redis_login_replay_equals_offline_frame(
-    fresh_on: Callable[[str, str], Path],
-    login_bundle_dir: Path,
-    login_offline: OfflineFeatures,
-    store: str,
-) -> None:
-    """Logins replayed through record on Redis give the offline features, the derived distinct-
-    users-per-IP column included (in a cluster its two views commit separately, in order)."""
-    repo = fresh_on("login", store)
-    scorer = Scorer.open(login_bundle_dir, repo)
-    captured = capture_features(scorer)
-    end = LOGIN_CUTOFF + pd.Timedelta(days=3)
-    results = replay(scorer, login_offline.frame, LOGIN_CUTOFF.to_pydatetime(), end.to_pydatetime())
-    ids = [e.login_id for e, _ in results]
-    expected = login_offline.frame.set_index("login_id").loc[ids, list(LOGIN.features)].to_numpy()
-    np.testing.assert_allclose(np.vstack(captured), expected, rtol=1e-9, atol=1e-9)
-    assert (expected[:, LOGIN.features.index("ip_users_1d")] > 1).any()
 
 
 @pytest.mark.parametrize("store", REDIS_TYPES)
