@@ -65,7 +65,7 @@ class OnnxModel:
     ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float32]]:
         """Scores ``(N,)`` and contributions ``(N, F+1)``, the last column being the bias."""
         contrib = self.contributions(x)
-        return np.array([score_of(row) for row in contrib.tolist()]), contrib
+        return np.array([score_of(row.tolist()) for row in contrib]), contrib
 
     def run_one(self, x: list[float]) -> tuple[float, npt.NDArray[np.float32]]:
         """The score and contributions ``(F+1,)`` of one row: ``run`` on floats, without numpy's

@@ -186,19 +186,21 @@ class Scorer:
         for lo in range(0, len(events), _READ_CHUNK):
             chunk = events[lo : lo + _READ_CHUNK]
             keys = [self._keys(e) for e in chunk]
+            arrays: list[Any] | None
             try:
                 if len(chunk) == 1:  # a batch of one reads like score(): one statement
-                    rows = [self.source.read_one(keys[0])]
+                    arrays = [np.array([s]) for s in self.source.read_one(keys[0])]
                 else:
                     arrays = self.source.read([list(k) for k in zip(*keys, strict=True)])
-                    rows = [[a[i].tolist() for a in arrays] for i in range(len(chunk))]
-                failed = False
             except FeatureStoreError:
                 if not self.degrade:
                     raise
-                rows, failed = [[v.empty_row() for v in self._views]] * len(chunk), True
+                arrays = None
+            failed = arrays is None
+            empty = [v.empty_row() for v in self._views]
             for i, event in enumerate(chunk):
-                x[lo + i], m, s = self._row(event, rows[i])
+                states = empty if arrays is None else [a[i].tolist() for a in arrays]
+                x[lo + i], m, s = self._row(event, states)
                 missing.append(m)
                 stale.append(s)
                 degraded.append(failed)
