@@ -183,3 +183,30 @@ def test_sentinel_is_refused_clearly(tmp_path: Path) -> None:
     yaml.write_text(yaml.read_text().replace("redis_type: redis", "redis_type: redis_sentinel"))
     with pytest.raises(FeatureStoreError, match="redis_sentinel"):
         open_source(repo, TRANSACTION.views)
+
+
+@pytest.mark.parametrize("store", REDIS_TYPES)
+def test_writes_keep_feasts_key_expiry(
+    fresh_on: Callable[[str, str], Path], bundle_dir: Path, offline: OfflineFeatures, store: str
+) -> None:
+    """With Feast's key_ttl_seconds set, an entity key that record creates expires as Feast's own
+    writes would make it; without it, it does not."""
+    from fraudscore import Transaction
+
+    repo = fresh_on("transaction", store)
+    for ttl, expect in ((None, -1), (3600, 3600)):
+        if ttl:
+            yaml = repo / "feature_store.yaml"
+            yaml.write_text(
+                yaml.read_text().replace(
+                    "  redis_type:", f"  key_ttl_seconds: {ttl}\n  redis_type:"
+                )
+            )
+        scorer = Scorer.open(bundle_dir, repo)
+        card = f"new-card-{ttl}"
+        scorer.record(Transaction(f"t{ttl}", CUTOFF.to_pydatetime(), card, "T1", 5.0))
+        source = scorer.source
+        assert isinstance(source, RedisSource)
+        rkey = source.redis_key(0, (card,))
+        [left] = source._roundtrip(source._node(rkey), [_pack(b"TTL", rkey)])
+        assert left == expect if expect < 0 else 0 < left <= expect

@@ -37,7 +37,7 @@ Step = Callable[[int, dict[Key, list[float]]], dict[Key, list[float]]]
 _STRING = struct.pack("<I", 2)  # feast ValueType.STRING
 _DOUBLE_TAG = 0x29  # ValueProto field 5 (double_val), wire type 1 (64-bit)
 _unpack_double = struct.Struct("<d").unpack_from
-_NAN = math.nan
+NAN = math.nan
 
 
 class FeatureSource(Protocol):
@@ -99,15 +99,15 @@ def decode_value(raw: bytes) -> float:
     if len(raw) == 9 and raw[0] == _DOUBLE_TAG:
         return float(_unpack_double(raw, 1)[0])
     if not raw:
-        return _NAN
+        return NAN
     from feast.protos.feast.types.Value_pb2 import Value
 
     v = Value.FromString(raw)
     which = v.WhichOneof("val")
-    return _NAN if which is None else float(getattr(v, which))
+    return NAN if which is None else float(getattr(v, which))
 
 
-_NULL_AS_DOUBLE = b")" + struct.pack("<d", _NAN)
+_NULL_AS_DOUBLE = b")" + struct.pack("<d", NAN)
 
 
 def decode_values(raws: Sequence[bytes]) -> list[float]:

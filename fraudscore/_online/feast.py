@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from fraudscore._errors import FeatureStoreError
 from fraudscore._feast import feast_errors
-from fraudscore._online.base import _NAN, Key, Step, resolve_views
+from fraudscore._online.base import NAN, Key, Step, resolve_views
 from fraudscore._state import Array, StateView
 
 if TYPE_CHECKING:
@@ -42,7 +42,7 @@ class FeastSource:
             state = view.empty(len(ks))
             for row in range(len(ks)):
                 if any(col[row] is not None for col in values):  # else: unknown entity, empty
-                    state[row] = [_NAN if col[row] is None else float(col[row]) for col in values]
+                    state[row] = [NAN if col[row] is None else float(col[row]) for col in values]
             out.append(state)
         return out
 

@@ -34,6 +34,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from google.protobuf.timestamp_pb2 import Timestamp
 
 from fraudscore._errors import FeatureStoreError
 from fraudscore._online.base import (
@@ -102,6 +103,8 @@ class RedisSource:
             for name, v in zip(names, self.views, strict=True)
         ]
         self._ts_fields = [f"_ts:{name}".encode() for name in names]
+        ttl = getattr(online, "key_ttl_seconds", None)  # Feast's optional expiry of entity keys
+        self._expire = None if not ttl else str(int(ttl)).encode()
         # Each view's HMGET, packed in RESP once: only the key varies per call.
         self._hmget_head = [b"*%d\r\n$5\r\nHMGET\r\n" % (len(f) + 2) for f in self._fields]
         self._hmget_tail = [
@@ -261,6 +264,7 @@ class RedisSource:
         )
 
     def _attempt(self, unit: Unit, rkeys: list[bytes], step: Step) -> bool:
+        """One optimistic transaction; False when a watched key changed (nothing written)."""
         node = self._node(rkeys[0])
         replies = self._roundtrip(
             node,
@@ -281,13 +285,13 @@ class RedisSource:
         for vi, rows in changed:
             for k, state in rows.items():
                 commands.append(_pack(b"HSET", where[vi, k], *self._hset_fields(vi, state)))
+                if self._expire is not None:  # as Feast's own writes do
+                    commands.append(_pack(b"EXPIRE", where[vi, k], self._expire))
         commands.append(_pack(b"EXEC"))
         replies = self._roundtrip(node, commands)
         return replies[-1] is not None  # None: a watched key changed, nothing was written
 
     def _hset_fields(self, vi: int, state: Sequence[float]) -> list[bytes]:
-        from google.protobuf.timestamp_pb2 import Timestamp
-
         view = self.views[vi]
         values = [float(x) for x in state]
         ts = max(c for c in values[: len(view.clocks)] if c == c)

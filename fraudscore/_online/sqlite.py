@@ -7,6 +7,7 @@ encoding, ``ValueProto`` values) with statements prepared once. A test proves it
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 import threading
 from collections.abc import Sequence
@@ -18,7 +19,7 @@ import numpy as np
 
 from fraudscore._errors import FeatureStoreError
 from fraudscore._online.base import (
-    _NAN,
+    NAN,
     Key,
     KeyEncoder,
     Step,
@@ -192,7 +193,7 @@ class SqliteSource:
         for (vi, name, _), x in zip(rows, decode_values([r[2] for r in rows]), strict=True):
             state = found[vi]
             if state is None:
-                state = found[vi] = [_NAN] * self.views[vi].width
+                state = found[vi] = [NAN] * self.views[vi].width
             state[index[vi][name]] = x
         return [v.empty_row() if s is None else s for v, s in zip(self.views, found, strict=True)]
 
@@ -248,7 +249,8 @@ class SqliteSource:
                 self._upsert(conn, rows)
                 conn.execute("COMMIT")
             except BaseException as exc:
-                conn.execute("ROLLBACK")
+                with contextlib.suppress(sqlite3.Error):  # SQLite may have rolled back already
+                    conn.execute("ROLLBACK")
                 if isinstance(exc, sqlite3.Error):
                     raise FeatureStoreError(
                         f"writing the SQLite online store failed: {exc}"
