@@ -152,6 +152,7 @@ def apply_repo(repo: str | Path) -> list[str]:
     """``feast apply`` from Python: register every object defined in the repo. Returns the views."""
     from feast import FeatureView
 
+    from fraudscore._online.layout import write_descriptor
     from fraudscore._online.sqlite import add_read_indexes
 
     store = open_store(repo)
@@ -159,6 +160,7 @@ def apply_repo(repo: str | Path) -> list[str]:
         objects = repo_objects(repo)
         store.apply(objects)
     add_read_indexes(store)
+    write_descriptor(store)  # lets scorers open this repo without importing Feast
     return sorted(o.name for o in objects if isinstance(o, FeatureView))
 
 
@@ -183,3 +185,6 @@ def materialize_repo(
         )
     with feast_errors("feast materialize"), _quiet():
         store.materialize(start_date=start, end_date=end, feature_views=list(views))
+    from fraudscore._online.layout import write_descriptor
+
+    write_descriptor(store)  # materialize rewrites the registry: keep the descriptor current

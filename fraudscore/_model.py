@@ -51,6 +51,8 @@ class OnnxModel:
         # name, dtype and width are fixed and checked above, once.
         self._run = getattr(self._session, "_sess", self._session).run
         self.n_features = n_features
+        # One run now, so that the first scored event does not pay for onnxruntime's lazy setup.
+        self.contributions(np.zeros((1, n_features), dtype=np.float32))
 
     def contributions(self, x: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
         """Contributions ``(N, F+1)`` of float32 features ``(N, F)``, the last column the bias."""

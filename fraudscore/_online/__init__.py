@@ -26,6 +26,7 @@ from fraudscore._errors import FeatureStoreError
 from fraudscore._feast import open_store
 from fraudscore._online.base import FeatureSource, Key, Step
 from fraudscore._online.feast import FeastSource
+from fraudscore._online.layout import from_descriptor, from_store
 from fraudscore._online.redis import REDIS_TYPES, RedisSource
 from fraudscore._online.sqlite import _SQLITE_TYPES, SqliteSource
 from fraudscore._state import StateView
@@ -49,15 +50,19 @@ def open_source(
 ) -> FeatureSource:
     """The fastest source for the repo's online store type; a clear error for an unknown one.
 
-    ``timeout`` bounds, in seconds, how long one read or write waits on the store: SQLite's
-    busy timeout, Redis's connect and socket timeouts.
+    A repo directory with a current serving descriptor (``fraudscore apply``) opens without
+    importing Feast; otherwise it opens through Feast (see ``layout``). ``timeout`` bounds, in
+    seconds, how long one read or write waits on the store: SQLite's busy timeout, Redis's
+    connect and socket timeouts.
     """
-    store = repo if not isinstance(repo, str | Path) else open_store(repo)
-    kind = store.config.online_store.type
+    layout = from_descriptor(repo) if isinstance(repo, str | Path) else None
+    if layout is None:
+        layout = from_store(repo if not isinstance(repo, str | Path) else open_store(repo))
+    kind = layout.store_type
     if kind in _SQLITE_TYPES:
-        return SqliteSource(store, views, timeout=timeout)
+        return SqliteSource(layout, views, timeout=timeout)
     if kind in REDIS_TYPES:
-        return RedisSource(store, views, timeout=timeout)
+        return RedisSource(layout, views, timeout=timeout)
     raise FeatureStoreError(
         f"online store type {kind!r} is not supported by the fast path; use sqlite or redis"
     )

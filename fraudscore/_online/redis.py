@@ -44,8 +44,8 @@ from fraudscore._online.base import (
     check_timeout,
     decode_values,
     encode_value,
-    resolve_views,
 )
+from fraudscore._online.layout import StoreLayout, from_store
 from fraudscore._state import Array, StateView
 
 if TYPE_CHECKING:
@@ -65,24 +65,21 @@ class RedisSource:
 
     def __init__(
         self,
-        store: FeatureStore,
+        store: FeatureStore | StoreLayout,
         views: Sequence[StateView],
         *,
         timeout: float = 1.0,
         max_retries: int = 100,
     ) -> None:
-        from feast.infra.online_stores.helpers import _mmh3, compute_versioned_name
-
-        config = store.config
-        online = config.online_store
-        if online.type not in REDIS_TYPES:
-            raise FeatureStoreError(f"RedisSource needs a redis online store, not {online.type!r}")
-        if config.entity_key_serialization_version != 3:
+        """On a Feast ``FeatureStore``, or on a ``StoreLayout`` (no Feast import)."""
+        layout = store if isinstance(store, StoreLayout) else from_store(store)
+        online = layout.online
+        if layout.store_type not in REDIS_TYPES:
             raise FeatureStoreError(
-                "entity_key_serialization_version must be 3, not "
-                f"{config.entity_key_serialization_version}"
+                f"RedisSource needs a redis online store, not {layout.store_type!r}"
             )
-        redis_type = str(getattr(online.redis_type, "value", online.redis_type))
+        found = layout.check(views)
+        redis_type = str(online.get("redis_type", "redis"))
         if redis_type not in ("redis", "redis_cluster"):
             raise FeatureStoreError(
                 f"redis_type {redis_type!r} is not supported by RedisSource; use redis or "
@@ -92,25 +89,23 @@ class RedisSource:
         self.timeout = check_timeout(timeout)
         self.max_retries = max_retries
         self.cluster = redis_type == "redis_cluster"
-        versioning = bool(getattr(config.registry, "enable_online_feature_view_versioning", False))
-        fvs = resolve_views(store, self.views)
-        names = [compute_versioned_name(fv, versioning) for fv in fvs]
-        self._project = config.project.encode()
+        names = [v.stored_name for v in found]
+        self._project = layout.project.encode()
         self._encoders = [KeyEncoder(v.keys) for v in self.views]
         #: Per view: the hash field of each state field, in ``view.fields`` order.
         self._fields = [
-            [_mmh3(f"{name}:{f}") for f in v.fields]
-            for name, v in zip(names, self.views, strict=True)
+            [bytes.fromhex(v.redis_fields[v.fields.index(f)]) for f in view.fields]
+            for v, view in zip(found, self.views, strict=True)
         ]
         self._ts_fields = [f"_ts:{name}".encode() for name in names]
-        ttl = getattr(online, "key_ttl_seconds", None)  # Feast's optional expiry of entity keys
+        ttl = online.get("key_ttl_seconds")  # Feast's optional expiry of entity keys
         self._expire = None if not ttl else str(int(ttl)).encode()
         # Each view's HMGET, packed in RESP once: only the key varies per call.
         self._hmget_head = [b"*%d\r\n$5\r\nHMGET\r\n" % (len(f) + 2) for f in self._fields]
         self._hmget_tail = [
             b"".join(b"$%d\r\n%s\r\n" % (len(x), x) for x in f) for f in self._fields
         ]
-        nodes, self._params = _parse(online.connection_string)
+        nodes, self._params = _parse(str(online.get("connection_string", "localhost:6379")))
         self._server = nodes[0]
         self._cluster = _cluster(nodes, self._params, self.timeout) if self.cluster else None
         self._local = threading.local()

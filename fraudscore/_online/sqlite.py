@@ -27,8 +27,8 @@ from fraudscore._online.base import (
     decode_values,
     encode_value,
     read_states,
-    resolve_views,
 )
+from fraudscore._online.layout import StoreLayout, from_store
 from fraudscore._state import Array, StateView
 
 if TYPE_CHECKING:
@@ -75,26 +75,23 @@ class SqliteSource:
     """Fast reads and writes of Feast's SQLite online store tables."""
 
     def __init__(
-        self, store: FeatureStore, views: Sequence[StateView], *, timeout: float = 1.0
+        self,
+        store: FeatureStore | StoreLayout,
+        views: Sequence[StateView],
+        *,
+        timeout: float = 1.0,
     ) -> None:
-        from feast.infra.online_stores.helpers import compute_table_id
-
-        config = store.config
-        if config.online_store.type not in _SQLITE_TYPES:
+        """On a Feast ``FeatureStore``, or on a ``StoreLayout`` (no Feast import)."""
+        layout = store if isinstance(store, StoreLayout) else from_store(store)
+        if layout.store_type not in _SQLITE_TYPES:
             raise FeatureStoreError(
-                f"SqliteSource needs a sqlite online store, not {config.online_store.type!r}"
+                f"SqliteSource needs a sqlite online store, not {layout.store_type!r}"
             )
-        if config.entity_key_serialization_version != 3:
-            raise FeatureStoreError(
-                "entity_key_serialization_version must be 3, not "
-                f"{config.entity_key_serialization_version}"
-            )
-        path = self.path = _sqlite_path(store)
+        found = layout.check(views)
+        path = self.path = layout.sqlite_path()
         self.timeout = check_timeout(timeout)
         self.views = tuple(views)
-        fvs = resolve_views(store, self.views)
-        versioning = bool(getattr(config.registry, "enable_online_feature_view_versioning", False))
-        self.tables = [compute_table_id(config.project, fv, versioning) for fv in fvs]
+        self.tables = [v.table for v in found]
         self._encoders = [KeyEncoder(v.keys) for v in self.views]
         self._index = [{f: i for i, f in enumerate(v.fields)} for v in self.views]
         self._local = threading.local()
@@ -131,6 +128,7 @@ class SqliteSource:
             for t, has_text in zip(self.tables, self._has_text, strict=True)
         ]
         self._write_lock = threading.Lock()
+        self.read_one([("",) * len(v.keys) for v in self.views])  # compile the read now
 
     def _cursor(self) -> sqlite3.Cursor:
         cur: sqlite3.Cursor | None = getattr(self._local, "cursor", None)
