@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -55,7 +56,11 @@ class EventKind:
     #: Training: the label column, and which rows are scored (and so trained and evaluated on).
     label: str
     scored: Callable[[pd.DataFrame], np.ndarray]
+    #: A valid event of entities no store holds: the scorer scores it at open to warm up.
+    sample: Callable[[], Any]
 
+
+_WARM = "fraudscore-warm-up"
 
 TRANSACTION = EventKind(
     name="transaction",
@@ -79,6 +84,7 @@ TRANSACTION = EventKind(
     clock_masks=_transaction.clock_masks,
     label="is_fraud",
     scored=lambda frame: np.ones(len(frame), dtype=bool),
+    sample=lambda: Transaction(_WARM, datetime.now(UTC), _WARM, _WARM, 1.0, channel="online"),
 )
 
 LOGIN = EventKind(
@@ -104,6 +110,9 @@ LOGIN = EventKind(
     label="is_ato",
     # Auth services call us after the password check: successful logins are what we score.
     scored=lambda frame: frame["success"].to_numpy(dtype=bool),
+    sample=lambda: Login(
+        _WARM, datetime.now(UTC), _WARM, "192.0.2.1", "ZZ", 0, _WARM, True, device_id=_WARM
+    ),
 )
 
 KINDS: dict[str, EventKind] = {k.name: k for k in (TRANSACTION, LOGIN)}
