@@ -13,13 +13,14 @@ import sys
 from typing import Any
 
 #: (numerator, denominator, ">=" or "<=", gate or None (reported only), target, measured).
-#: Gates sit below the worst ratio measured in repeated runs here (README: "Benchmarks"), so
+#: Gates sit below the worst ratio measured in repeated runs here (README: "Benchmarks": eight
+#: consecutive runs of the suite, three for the cold start, all passing), so
 #: that CI catches a regression, not noise; the target is the issue's, reported as met or missed.
 RATIOS: list[tuple[str, str, str, float | None, float, str]] = [
     # The strongest peer: same read and features, Saabas contributions, score from their sum.
     ("test_score_lean_path", "test_score_fraudscore", ">=", 5.5, 8.0, "7.4-10.4x"),
-    ("test_score_login_lean_path", "test_score_login_fraudscore", ">=", 7.0, 8.0, "12.2-13.4x"),
-    ("test_score_redis_lean_path", "test_score_redis", ">=", 4.0, 8.0, "5.5-7.2x"),
+    ("test_score_login_lean_path", "test_score_login_fraudscore", ">=", 7.0, 8.0, "11.3-13.4x"),
+    ("test_score_redis_lean_path", "test_score_redis", ">=", 4.0, 8.0, "5.5-7.5x"),
     # Reported: the common user path (exact TreeSHAP, a second model) and the read alone.
     ("test_score_user_path", "test_score_fraudscore", ">=", None, 8.0, ""),
     ("test_score_login_user_path", "test_score_login_fraudscore", ">=", None, 8.0, ""),
@@ -29,12 +30,12 @@ RATIOS: list[tuple[str, str, str, float | None, float, str]] = [
     ("test_read_redis_get_online_features", "test_score_redis", ">=", None, 4.0, ""),
     # Redis against SQLite, and a Redis write against a Redis read.
     ("test_score_redis", "test_score_fraudscore", "<=", 3.5, 1.5, "1.5-2.5x"),
-    ("test_record_redis", "test_score_redis", "<=", 2.0, 2.0, "1.35-1.45x"),
+    ("test_record_redis", "test_score_redis", "<=", 2.0, 2.0, "1.3-1.45x"),
     ("test_record", "test_score_fraudscore", "<=", None, 2.0, ""),
     # Cold start: Scorer.open through Feast over open through the descriptor; the first score
     # of a new process over a warm one.
-    ("test_cold_start_feast_path", "test_cold_start", ">=", 20.0, 5.0, "74-89x"),
-    ("test_cold_start", "warm_score", "<=", 10.0, 10.0, "4.3-5.4x"),
+    ("test_cold_start_feast_path", "test_cold_start", ">=", 20.0, 5.0, "85-91x"),
+    ("test_cold_start", "warm_score", "<=", 10.0, 10.0, "4.3-5.2x"),
 ]
 
 
@@ -74,7 +75,7 @@ def main(path: str) -> int:
         print(
             f"p50 {num} / {den} = {r:.2f}x ({how}; {verdict}; "
             f"target {op} {target}x: {'met' if met else 'missed'}"
-            + (f"; measured {seen} in 5 runs)" if seen else ")")
+            + (f"; measured {seen} in 3-8 runs here)" if seen else ")")
         )
     return 1 if failed else 0
 

@@ -78,13 +78,13 @@ class RedisSource:
             raise FeatureStoreError(
                 f"RedisSource needs a redis online store, not {layout.store_type!r}"
             )
-        found = layout.check(views)
         redis_type = str(online.get("redis_type", "redis"))
         if redis_type not in ("redis", "redis_cluster"):
             raise FeatureStoreError(
                 f"redis_type {redis_type!r} is not supported by RedisSource; use redis or "
                 "redis_cluster"
             )
+        found = layout.check(views)
         self.views = tuple(views)
         self.timeout = check_timeout(timeout)
         self.max_retries = max_retries
