@@ -12,7 +12,6 @@ import sqlite3
 import threading
 from collections.abc import Sequence
 from contextlib import closing
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -39,12 +38,6 @@ __all__ = ["SqliteSource", "add_read_indexes"]
 _SQLITE_TYPES = ("sqlite", "feast.infra.online_stores.sqlite.SqliteOnlineStore")
 
 
-def _sqlite_path(store: FeatureStore) -> Path:
-    config = store.config
-    path = Path(config.online_store.path)
-    return path if path.is_absolute() else Path(str(config.repo_path)) / path
-
-
 def add_read_indexes(store: FeatureStore) -> None:
     """Give each SQLite online-store table a covering index for the scorer's read.
 
@@ -53,19 +46,15 @@ def add_read_indexes(store: FeatureStore) -> None:
     index alone (a login's six views: 66 -> 50 µs here). SQLite maintains it on Feast's writes
     too. Other store types, and a store applied without it, work the same, a little slower.
     """
-    from feast.infra.online_stores.helpers import compute_table_id
-
-    config = store.config
-    if config.online_store.type not in _SQLITE_TYPES:
+    layout = from_store(store)
+    if layout.store_type not in _SQLITE_TYPES:
         return
-    versioning = bool(getattr(config.registry, "enable_online_feature_view_versioning", False))
-    tables = [compute_table_id(config.project, fv, versioning) for fv in store.list_feature_views()]
     try:
-        with closing(sqlite3.connect(_sqlite_path(store))) as conn, conn:
-            for table in tables:
+        with closing(sqlite3.connect(layout.sqlite_path())) as conn, conn:
+            for view in layout.views.values():
                 conn.execute(
-                    f'CREATE INDEX IF NOT EXISTS "{table}_fraudscore_read" '
-                    f'ON "{table}" (entity_key, feature_name, value)'
+                    f'CREATE INDEX IF NOT EXISTS "{view.table}_fraudscore_read" '
+                    f'ON "{view.table}" (entity_key, feature_name, value)'
                 )
     except sqlite3.Error as exc:
         raise FeatureStoreError(f"indexing the SQLite online store failed: {exc}") from exc
