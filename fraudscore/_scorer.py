@@ -18,7 +18,7 @@ from fraudscore._errors import EventValidationError, FeatureStoreError
 from fraudscore._events import Label
 from fraudscore._kinds import EventKind, kind_spec
 from fraudscore._model import OnnxModel
-from fraudscore._online import FeatureSource, Key, Step, open_source
+from fraudscore._online import FeatureSource, Key, open_source
 from fraudscore._reasons import MAX_REASONS, Reason, ReasonCatalogue, TemplateValues
 from fraudscore._state import PY
 
@@ -310,7 +310,7 @@ class Scorer:
                         states[ks[i]] = changed[ks[i]] = state
             return changed
 
-        self._modify([[k[i] for k in keys] for i in range(len(self._views))], step)
+        self.source.modify([[k[i] for k in keys] for i in range(len(self._views))], step)
 
     def record_label(self, label: Label) -> None:
         """Fold a fraud label (e.g. a chargeback) into label-derived state, as of ``label_time``.
@@ -331,12 +331,9 @@ class Scorer:
         def step(i: int, states: dict[Key, list[float]]) -> dict[Key, list[float]]:
             return {k: self._views[i].update(s, "label", t, {}, PY) for k, s in states.items()}
 
-        self._modify(
+        self.source.modify(
             [[keys[i]] if i in self._label_views else [] for i in range(len(self._views))], step
         )
-
-    def _modify(self, keys: list[list[Key]], step: Step) -> None:
-        self.source.modify(keys, step)
 
 
 _UNAVAILABLE = Reason(

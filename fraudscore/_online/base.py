@@ -7,14 +7,10 @@ from __future__ import annotations
 import math
 import struct
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Protocol
 
-from fraudscore._errors import EventValidationError, FeatureStoreError
-from fraudscore._feast import feast_errors
+from fraudscore._errors import EventValidationError
 from fraudscore._state import Array, StateView
-
-if TYPE_CHECKING:
-    from feast import FeatureStore
 
 __all__ = [
     "FeatureSource",
@@ -27,7 +23,6 @@ __all__ = [
     "encode_key",
     "encode_value",
     "read_states",
-    "resolve_views",
 ]
 
 Key = tuple[str, ...]
@@ -122,28 +117,6 @@ def decode_values(raws: Sequence[bytes]) -> list[float]:
 def encode_value(x: float) -> bytes:
     """A float as Feast stores it: a serialized ``ValueProto(double_val=x)``, null for NaN."""
     return b"" if x != x else b")" + struct.pack("<d", x)
-
-
-def resolve_views(store: FeatureStore, views: Sequence[StateView]) -> list[Any]:
-    out = []
-    for view in views:
-        with feast_errors(f"looking up feature view {view.name!r}"):
-            try:
-                fv = store.get_feature_view(view.name)
-            except Exception as exc:
-                raise FeatureStoreError(
-                    f"feature view {view.name!r} is not registered in the Feast repo "
-                    f"{str(store.repo_path)!r}; run `fraudscore apply` first"
-                ) from exc
-        fields = tuple(f.name for f in fv.features)
-        if set(fields) != set(view.fields) or sorted(fv.join_keys) != sorted(view.keys):
-            raise FeatureStoreError(
-                f"feature view {view.name!r} has fields {sorted(fields)} keyed by "
-                f"{sorted(fv.join_keys)}; this library expects {sorted(view.fields)} keyed by "
-                f"{sorted(view.keys)}. Re-apply the repo with this version of fraudscore."
-            )
-        out.append(fv)
-    return out
 
 
 def read_states(

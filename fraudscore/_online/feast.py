@@ -11,7 +11,8 @@ from typing import TYPE_CHECKING
 
 from fraudscore._errors import FeatureStoreError
 from fraudscore._feast import feast_errors
-from fraudscore._online.base import NAN, Key, Step, resolve_views
+from fraudscore._online.base import NAN, Key, Step
+from fraudscore._online.layout import from_store
 from fraudscore._state import Array, StateView
 
 if TYPE_CHECKING:
@@ -26,7 +27,7 @@ class FeastSource:
     def __init__(self, store: FeatureStore, views: Sequence[StateView]) -> None:
         self.store = store
         self.views = tuple(views)
-        self._fvs = resolve_views(store, self.views)
+        from_store(store).check(self.views)  # the same check as the fast sources
 
     def read(self, keys: Sequence[Sequence[Key]]) -> list[Array]:
         out = []
