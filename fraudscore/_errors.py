@@ -4,6 +4,7 @@ Hierarchy::
 
     FraudscoreError
     ├── EventValidationError   a field of an event or a training frame is wrong
+    │   └── BadRowsError       rows of a training frame are wrong, listed by reason
     ├── BundleError            a model bundle is missing, tampered, or of another schema
     ├── FeatureStoreError      the Feast repo or online store failed or is not supported
     ├── ModelError             onnxruntime failed to load or run the graph
@@ -18,6 +19,7 @@ from __future__ import annotations
 from typing import Any
 
 __all__ = [
+    "BadRowsError",
     "BundleError",
     "EventValidationError",
     "FeatureStoreError",
@@ -41,10 +43,36 @@ class EventValidationError(FraudscoreError, ValueError):
         self.field = field
         self.value = value
         self.expected = expected
-        shown = repr(value)
-        if len(shown) > 80:
-            shown = shown[:77] + "..."
-        super().__init__(f"{where} field {field!r}: got {shown}, expected {expected}")
+        super().__init__(f"{where} field {field!r}: got {_short(value)}, expected {expected}")
+
+
+class BadRowsError(EventValidationError):
+    """Rows of a training frame are invalid: every reason, its count and the first examples.
+
+    ``problems`` maps ``"column: expected"`` to ``(count, [(row label, value), ...])``. ``field``,
+    ``value`` and ``expected`` describe the first problem, like any :class:`EventValidationError`.
+    """
+
+    def __init__(self, problems: dict[str, tuple[int, list[tuple[Any, Any]]]], total: int) -> None:
+        self.problems = problems
+        self.total = total
+        first = next(iter(problems))
+        column, expected = first.split(": ", 1)
+        lines = []
+        for reason, (count, examples) in problems.items():
+            shown = ", ".join(f"row {row!r}: {_short(value)}" for row, value in examples)
+            lines.append(f"  {reason}: {count:,} row(s), e.g. {shown}")
+        FraudscoreError.__init__(
+            self,
+            f"{total:,} bad row(s) in the frame:\n" + "\n".join(lines) + "\nFix them, or drop "
+            "them with bad_rows='drop' (CLI: --drop-bad-rows); the count goes in the manifest.",
+        )
+        self.field, self.value, self.expected = column, problems[first][1][0][1], expected
+
+
+def _short(value: Any) -> str:
+    shown = repr(value)
+    return shown if len(shown) <= 80 else shown[:77] + "..."
 
 
 class BundleError(FraudscoreError):

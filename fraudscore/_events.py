@@ -62,7 +62,8 @@ def check_ip(name: str, value: Any) -> None:
 class Transaction:
     """A card transaction to score or record.
 
-    ``amount`` is in the card's currency units and must be finite and > 0. ``timestamp`` must be
+    ``amount`` is in the card's currency units and must be finite and >= 0 (a $0
+    authorisation verifies a card). ``timestamp`` must be
     timezone-aware UTC. The optional fields add features where the model uses them.
     """
 
@@ -86,9 +87,9 @@ class Transaction:
         if (
             isinstance(amount, bool)
             or not isinstance(amount, int | float)
-            or not (math.isfinite(amount) and amount > 0)
+            or not (math.isfinite(amount) and amount >= 0)
         ):
-            raise EventValidationError("amount", amount, "a finite number > 0")
+            raise EventValidationError("amount", amount, "a finite number >= 0")
         if self.currency is not None:
             check_upper_code("currency", self.currency, 3, "an ISO-4217 code")
         if self.channel is not None and self.channel not in CHANNELS:

@@ -7,11 +7,11 @@ data raises :class:`EventValidationError` naming the column, the first bad row a
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
-from fraudscore._errors import EventValidationError
+from fraudscore._errors import BadRowsError, EventValidationError
 from fraudscore._events import CHANNELS
 
 if TYPE_CHECKING:
@@ -21,6 +21,7 @@ __all__ = [
     "DEFAULT_LABEL_DELAY",
     "LOGIN_COLUMNS",
     "TRANSACTION_COLUMNS",
+    "BadRows",
     "prepare_logins",
     "prepare_transactions",
 ]
@@ -30,14 +31,42 @@ TRANSACTION_COLUMNS = ("transaction_id", "timestamp", "customer_id", "terminal_i
 _OPTIONAL = ("currency", "channel", "device_id", "ip", "country")
 
 
-def _fail(df: pd.DataFrame, column: str, bad: np.ndarray, expected: str) -> None:
-    pos = int(np.flatnonzero(bad)[0])
-    raise EventValidationError(
-        column, df[column].iloc[pos], expected, where=f"frame row {df.index[pos]!r}"
-    )
+class _Rows:
+    """The bad rows of a frame, by reason: each check adds a mask of the rows it refuses."""
+
+    def __init__(self, df: pd.DataFrame) -> None:
+        self.df = df
+        self.bad = np.zeros(len(df), dtype=bool)
+        self.problems: dict[str, tuple[int, list[tuple[Any, Any]]]] = {}
+
+    def check(self, column: str, bad: np.ndarray, expected: str, values: Any = None) -> None:
+        if not bad.any():
+            return
+        import pandas as pd
+
+        shown = self.df[column] if values is None else pd.Series(values, index=self.df.index)
+        rows = np.flatnonzero(bad)
+        examples = [(self.df.index[i], _plain(shown.iloc[i])) for i in rows[:3]]
+        key = f"{column}: {expected}"
+        count, old = self.problems.get(key, (0, []))
+        self.problems[key] = (count + len(rows), (old + examples)[:3])
+        self.bad |= bad
+
+    def keep(self, bad_rows: BadRows) -> tuple[np.ndarray, dict[str, int]]:
+        """Rows to keep and the dropped count per reason; raises under ``"fail"``."""
+        if not self.problems:
+            return ~self.bad, {}
+        if bad_rows != "drop":
+            raise BadRowsError(self.problems, int(self.bad.sum()))
+        return ~self.bad, {reason: count for reason, (count, _) in self.problems.items()}
 
 
-def _utc(df: pd.DataFrame, column: str) -> pd.Series:
+def _plain(value: Any) -> Any:
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def _tz_column(df: pd.DataFrame, column: str) -> pd.Series:
+    """``column`` as UTC datetimes; a column of another type is refused as a whole."""
     import pandas as pd
 
     s = df[column]
@@ -46,39 +75,58 @@ def _utc(df: pd.DataFrame, column: str) -> pd.Series:
             s = pd.to_datetime(s, utc=True)
         else:
             raise EventValidationError(
-                column, str(s.dtype), "a timezone-aware datetime column (UTC)", where="frame"
+                column,
+                str(s.dtype),
+                "a timezone-aware datetime column (UTC); for naive times give a column "
+                "mapping with a timezone (CLI: --timezone)",
+                where="frame",
             )
-    s = s.dt.tz_convert("UTC").astype("datetime64[ns, UTC]")
-    if s.isna().any():
-        _fail(df, column, s.isna().to_numpy(), "a timestamp, not missing")
-    return s
+    return s.dt.tz_convert("UTC").astype("datetime64[ns, UTC]")
 
 
-def _ids(df: pd.DataFrame, column: str) -> None:
-    values = df[column]
-    bad = ~values.map(lambda v: isinstance(v, str) and bool(v.strip())).to_numpy(dtype=bool)
-    if bad.any():
-        _fail(df, column, bad, "a non-empty string id")
+def _ids(rows: _Rows, column: str) -> None:
+    values = rows.df[column]
+    ok = values.map(lambda v: isinstance(v, str) and bool(v.strip())).to_numpy(dtype=bool)
+    rows.check(column, ~ok, "a non-empty string id")
 
 
-def _common(df: pd.DataFrame, required: tuple[str, ...], ids: tuple[str, ...]) -> pd.DataFrame:
-    """Required columns present, string ids (the first unique), a UTC ``timestamp``."""
-    import pandas as pd
+def _binary(rows: _Rows, column: str, expected: str) -> None:
+    ok = rows.df[column].map(lambda v: v in (0, 1) and not (isinstance(v, float) and np.isnan(v)))
+    rows.check(column, ~ok.to_numpy(dtype=bool), expected)
 
+
+def _require(df: pd.DataFrame, required: tuple[str, ...]) -> None:
     for column in required:
         if column not in df.columns:
             raise EventValidationError(
-                column, "<missing column>", f"a column named {column!r}", where="frame"
+                column,
+                "<missing column>",
+                f"a column named {column!r} (the frame has {sorted(map(str, df.columns))}; "
+                "map other names with a column mapping, CLI: --columns)",
+                where="frame",
             )
-    out = pd.DataFrame(index=df.index)
+
+
+def _common(rows: _Rows, ids: tuple[str, ...]) -> pd.Series:
+    """Check the string ids (the first unique) and the timestamp; return it in UTC."""
     for column in ids:
-        _ids(df, column)
-        out[column] = df[column].astype(str)
-    duplicated = df[ids[0]].duplicated().to_numpy()
-    if duplicated.any():
-        _fail(df, ids[0], duplicated, "unique ids")
-    out["timestamp"] = _utc(df, "timestamp")
+        _ids(rows, column)
+    rows.check(ids[0], rows.df[ids[0]].duplicated().to_numpy(), "unique ids")
+    ts = _tz_column(rows.df, "timestamp")
+    rows.check("timestamp", ts.isna().to_numpy(), "a timestamp, not missing")
+    return ts
+
+
+def _finish(
+    out: pd.DataFrame, keep: np.ndarray, dropped: dict[str, int], order: str
+) -> pd.DataFrame:
+    out = out[keep].sort_values(["timestamp", order], kind="stable").reset_index(drop=True)
+    out.attrs["dropped_rows"] = dropped
     return out
+
+
+#: What to do with invalid rows of a training frame: list them and stop, or drop them.
+BadRows = Literal["fail", "drop"]
 
 
 def prepare_transactions(
@@ -86,46 +134,48 @@ def prepare_transactions(
     *,
     labelled: bool = True,
     label_delay: timedelta = DEFAULT_LABEL_DELAY,
+    bad_rows: BadRows = "fail",
 ) -> pd.DataFrame:
     """A validated copy of a transaction frame, sorted by (timestamp, transaction_id).
 
     With ``labelled`` the frame must carry ``is_fraud``; ``label_time`` defaults to ``timestamp +
-    label_delay`` where absent or missing, and may not precede ``timestamp``.
+    label_delay`` where absent or missing, and may not precede ``timestamp``. Every invalid row
+    is listed by reason in a :class:`BadRowsError`; with ``bad_rows="drop"`` they are dropped
+    instead, and ``out.attrs["dropped_rows"]`` counts them by reason.
     """
     import pandas as pd
 
-    required = TRANSACTION_COLUMNS + (("is_fraud",) if labelled else ())
-    out = _common(df, required, ("transaction_id", "customer_id", "terminal_id"))
+    _require(df, TRANSACTION_COLUMNS + (("is_fraud",) if labelled else ()))
+    rows = _Rows(df)
+    ids = ("transaction_id", "customer_id", "terminal_id")
+    ts = _common(rows, ids)
     amount = pd.to_numeric(df["amount"], errors="coerce").to_numpy(dtype=np.float64)
-    bad = ~(np.isfinite(amount) & (amount > 0))
-    if bad.any():
-        _fail(df, "amount", bad, "a finite number > 0")
-    out["amount"] = amount
-    for column in _OPTIONAL:
-        if column in df.columns:
-            out[column] = df[column].astype(object).where(df[column].notna(), None)
-    if "channel" in out.columns:
-        bad = ~out["channel"].map(lambda v: v is None or v in CHANNELS).to_numpy(dtype=bool)
-        if bad.any():
-            _fail(df, "channel", bad, f"one of {sorted(CHANNELS)} or missing")
+    rows.check("amount", ~(np.isfinite(amount) & (amount >= 0)), "a finite number >= 0")
+    optional = {c: df[c].astype(object).where(df[c].notna(), None) for c in _OPTIONAL if c in df}
+    if "channel" in optional:
+        ok = optional["channel"].map(lambda v: v is None or v in CHANNELS).to_numpy(dtype=bool)
+        rows.check("channel", ~ok, f"one of {sorted(CHANNELS)} or missing")
+    label_time = None
     if labelled:
-        fraud = df["is_fraud"]
-        ok = fraud.map(lambda v: v in (0, 1) and not (isinstance(v, float) and np.isnan(v)))
-        if not ok.all():
-            _fail(df, "is_fraud", ~ok.to_numpy(dtype=bool), "0/1 or a bool")
-        out["is_fraud"] = fraud.astype(np.int8)
-        default = out["timestamp"] + pd.Timedelta(label_delay)
+        _binary(rows, "is_fraud", "0/1 or a bool")
+        label_time = ts + pd.Timedelta(label_delay)
         if "label_time" in df.columns:
-            lt = df["label_time"]
-            lt = _utc(df.assign(label_time=lt.fillna(default)), "label_time")
-            early = (lt < out["timestamp"]).to_numpy()
-            if early.any():
-                _fail(df, "label_time", early, "a time at or after the transaction's timestamp")
-            out["label_time"] = lt
-        else:
-            out["label_time"] = default
-    out = out.sort_values(["timestamp", "transaction_id"], kind="stable").reset_index(drop=True)
-    return out
+            given = _tz_column(
+                df.assign(label_time=df["label_time"].fillna(label_time)), "label_time"
+            )
+            early = (given < ts).to_numpy()
+            rows.check("label_time", early, "a time at or after the transaction's timestamp")
+            label_time = given
+    keep, dropped = rows.keep(bad_rows)
+    out = pd.DataFrame({c: df[c].astype(str) for c in ids}, index=df.index)
+    out["timestamp"] = ts
+    out["amount"] = amount
+    for column, values in optional.items():
+        out[column] = values
+    if labelled:
+        out["is_fraud"] = df["is_fraud"].where(keep, 0).astype(np.int8)
+        out["label_time"] = label_time
+    return _finish(out, keep, dropped, "transaction_id")
 
 
 LOGIN_COLUMNS = (
@@ -142,27 +192,24 @@ LOGIN_COLUMNS = (
 NO_DEVICE = "-"
 
 
-def _bools(df: pd.DataFrame, column: str) -> np.ndarray:
-    values = df[column]
-    ok = values.map(lambda v: v in (0, 1) and not (isinstance(v, float) and np.isnan(v)))
-    if not ok.all():
-        _fail(df, column, ~ok.to_numpy(dtype=bool), "a bool (or 0/1)")
-    return values.astype(bool).to_numpy()
-
-
-def prepare_logins(df: pd.DataFrame, *, labelled: bool = True) -> pd.DataFrame:
+def prepare_logins(
+    df: pd.DataFrame, *, labelled: bool = True, bad_rows: BadRows = "fail"
+) -> pd.DataFrame:
     """A validated copy of a login frame, sorted by (timestamp, login_id).
 
     With ``labelled`` the frame must carry ``is_ato``; ``is_attack_ip`` is optional. Adds the
     view key columns ``device_key`` (device id, or ``"-"``) and ``asn_key`` (the ASN as text).
+    Invalid rows are handled as in :func:`prepare_transactions`.
     """
     import ipaddress
     import re
 
     import pandas as pd
 
-    required = LOGIN_COLUMNS + (("is_ato",) if labelled else ())
-    out = _common(df, required, ("login_id", "user_id", "user_agent"))
+    _require(df, LOGIN_COLUMNS + (("is_ato",) if labelled else ()))
+    rows = _Rows(df)
+    ids = ("login_id", "user_id", "user_agent")
+    ts = _common(rows, ids)
     valid_ip: dict[object, bool] = {}
     for ip in df["ip"].unique():
         try:
@@ -170,47 +217,54 @@ def prepare_logins(df: pd.DataFrame, *, labelled: bool = True) -> pd.DataFrame:
             valid_ip[ip] = True
         except (ValueError, TypeError):
             valid_ip[ip] = False
-    bad = ~df["ip"].map(valid_ip).to_numpy(dtype=bool)
-    if bad.any():
-        _fail(df, "ip", bad, "an IPv4 or IPv6 address")
-    out["ip"] = df["ip"].astype(str)
+    rows.check("ip", ~df["ip"].map(valid_ip).to_numpy(dtype=bool), "an IPv4 or IPv6 address")
     iso2 = re.compile(r"^[A-Z]{2}$")
-    bad = ~df["country"].map(lambda v: isinstance(v, str) and bool(iso2.match(v))).to_numpy(bool)
-    if bad.any():
-        _fail(df, "country", bad, "an ISO-3166 alpha-2 code: 2 upper-case letters")
-    out["country"] = df["country"].astype(str)
+    ok = df["country"].map(lambda v: isinstance(v, str) and bool(iso2.match(v)))
+    rows.check("country", ~ok.to_numpy(bool), "an ISO-3166 alpha-2 code: 2 upper-case letters")
     asn = pd.to_numeric(df["asn"], errors="coerce").to_numpy(dtype=np.float64)
     bad = ~(np.isfinite(asn) & (asn >= 0) & (asn == np.floor(asn)))
-    if bad.any():
-        _fail(df, "asn", bad, "a non-negative int (autonomous system)")
-    out["asn"] = asn.astype(np.int64)
-    out["success"] = _bools(df, "success")
-    for column in ("device_id", "latitude", "longitude", "rtt_ms"):
-        out[column] = df[column] if column in df.columns else None
-    out["device_id"] = out["device_id"].astype(object).where(out["device_id"].notna(), None)
-    lat = pd.to_numeric(out["latitude"], errors="coerce").to_numpy(dtype=np.float64)
-    lon = pd.to_numeric(out["longitude"], errors="coerce").to_numpy(dtype=np.float64)
-    if (np.isnan(lat) != np.isnan(lon)).any():
-        _fail(
-            df.assign(latitude=out["latitude"]),
-            "latitude",
-            np.isnan(lat) != np.isnan(lon),
-            "latitude and longitude together, or neither",
-        )
+    rows.check("asn", bad, "a non-negative int (autonomous system)")
+    _binary(rows, "success", "a bool (or 0/1)")
+    extra = {
+        c: df[c] if c in df.columns else pd.Series(None, index=df.index, dtype=object)
+        for c in ("device_id", "latitude", "longitude", "rtt_ms")
+    }
+    lat = pd.to_numeric(extra["latitude"], errors="coerce").to_numpy(dtype=np.float64)
+    lon = pd.to_numeric(extra["longitude"], errors="coerce").to_numpy(dtype=np.float64)
+    rows.check(
+        "latitude",
+        np.isnan(lat) != np.isnan(lon),
+        "latitude and longitude together, or neither",
+        values=extra["latitude"],
+    )
     for column, values, limit in (("latitude", lat, 90.0), ("longitude", lon, 180.0)):
         bad = ~np.isnan(values) & ~(np.abs(values) <= limit)
-        if bad.any():
-            _fail(df, column, bad, f"a number in [-{limit:g}, {limit:g}]")
-    out["latitude"], out["longitude"] = lat, lon
-    rtt = pd.to_numeric(out["rtt_ms"], errors="coerce").to_numpy(dtype=np.float64)
-    if (rtt < 0).any():
-        _fail(df, "rtt_ms", rtt < 0, "a non-negative number of milliseconds")
-    out["rtt_ms"] = rtt
+        rows.check(column, bad, f"a number in [-{limit:g}, {limit:g}]")
+    rtt = pd.to_numeric(extra["rtt_ms"], errors="coerce").to_numpy(dtype=np.float64)
+    rows.check("rtt_ms", rtt < 0, "a non-negative number of milliseconds", values=extra["rtt_ms"])
     if labelled:
-        out["is_ato"] = _bools(df, "is_ato").astype(np.int8)
+        _binary(rows, "is_ato", "a bool (or 0/1)")
         if "is_attack_ip" in df.columns:
-            out["is_attack_ip"] = _bools(df, "is_attack_ip").astype(np.int8)
+            _binary(rows, "is_attack_ip", "a bool (or 0/1)")
+    keep, dropped = rows.keep(bad_rows)
+
+    def flags(column: str) -> np.ndarray:
+        return df[column].where(keep, 0).astype(bool).to_numpy()
+
+    out = pd.DataFrame({c: df[c].astype(str) for c in ids}, index=df.index)
+    out["timestamp"] = ts
+    out["ip"] = df["ip"].astype(str)
+    out["country"] = df["country"].astype(str)
+    out["asn"] = np.where(keep, asn, 0).astype(np.int64)
+    out["success"] = flags("success")
+    device = extra["device_id"]
+    out["device_id"] = device.astype(object).where(device.notna(), None)
+    out["latitude"], out["longitude"], out["rtt_ms"] = lat, lon, rtt
+    if labelled:
+        out["is_ato"] = flags("is_ato").astype(np.int8)
+        if "is_attack_ip" in df.columns:
+            out["is_attack_ip"] = flags("is_attack_ip").astype(np.int8)
     out["device_key"] = out["device_id"].map(lambda d: NO_DEVICE if d is None else d)
     out["asn_key"] = out["asn"].astype(str)
     out["scope"] = "*"  # the key of the one-row totals view
-    return out.sort_values(["timestamp", "login_id"], kind="stable").reset_index(drop=True)
+    return _finish(out, keep, dropped, "login_id")

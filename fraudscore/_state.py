@@ -65,6 +65,11 @@ class NumpyOps:
         return np.asarray(cond, dtype=np.float64)
 
     @staticmethod
+    def at_least(x: Any, lo: float) -> Any:
+        """``max(x, lo)``, NaN staying NaN."""
+        return np.maximum(x, lo)
+
+    @staticmethod
     def div(num: Any, den: Any) -> Any:
         """``num / den`` where ``den > 0``, else NaN."""
         num, den = np.broadcast_arrays(np.asarray(num, np.float64), np.asarray(den, np.float64))
@@ -101,6 +106,10 @@ class ScalarOps:
     @staticmethod
     def where(cond: bool, a: Any, b: Any) -> Any:
         return a if cond else b
+
+    @staticmethod
+    def at_least(x: float, lo: float) -> float:
+        return x if x != x or x >= lo else lo
 
     @staticmethod
     def div(num: float, den: float) -> float:

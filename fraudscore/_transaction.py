@@ -176,7 +176,7 @@ def features(cols: Mapping[str, Any], reads: Mapping[str, Sequence[Any]], xp: An
     c = reads["customer_state"]
     k = reads["terminal_state"]
     ct = reads["customer_terminal_state"]
-    div = xp.div
+    div, at_least = xp.div, xp.at_least
     return [
         amount,
         (t % DAY) / HOUR,
@@ -188,10 +188,12 @@ def features(cols: Mapping[str, Any], reads: Mapping[str, Sequence[Any]], xp: An
         c[_C["n_1d"]],
         c[_C["n_7d"]],
         c[_C["n_30d"]],
-        # Decay-weighted mean amount: amt_k / n_k does not depend on how much both decayed.
-        div(amount, div(c[_C["amt_1d"]], c[_C["n_1d"]])),
-        div(amount, div(c[_C["amt_7d"]], c[_C["n_7d"]])),
-        div(amount, div(c[_C["amt_30d"]], c[_C["n_30d"]])),
+        # Decay-weighted mean amount: amt_k / n_k does not depend on how much both decayed. A
+        # mean below one currency unit (a history of $0 verifications) counts as one unit, so
+        # the ratio stays finite; no history at all stays NaN.
+        div(amount, at_least(div(c[_C["amt_1d"]], c[_C["n_1d"]]), 1.0)),
+        div(amount, at_least(div(c[_C["amt_7d"]], c[_C["n_7d"]]), 1.0)),
+        div(amount, at_least(div(c[_C["amt_30d"]], c[_C["n_30d"]]), 1.0)),
         c[_C["fraud_30d"]],
         k[_K["n_1d"]],
         k[_K["n_7d"]],

@@ -66,7 +66,9 @@ def transaction_features(events: Sequence[dict[str, Any]]) -> list[dict[str, flo
         card_labels, term_labels = known_frauds("customer_id"), known_frauds("terminal_id")
 
         def mean_amount(tau: float) -> float:
-            return ratio(decayed(t, ct, tau, amounts), decayed(t, ct, tau))
+            """The card's decayed mean amount, counted as at least one currency unit."""
+            mean = ratio(decayed(t, ct, tau, amounts), decayed(t, ct, tau))
+            return mean if math.isnan(mean) else max(mean, 1.0)
 
         term_fraud_30d = decayed(t, term_labels, 30 * D)
         out.append(

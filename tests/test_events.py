@@ -32,8 +32,8 @@ def test_good_transaction_is_accepted() -> None:
         ("timestamp", datetime(2018, 5, 1, 12), "timezone-aware"),
         ("timestamp", datetime(2018, 5, 1, 12, tzinfo=timezone(timedelta(hours=2))), "UTC"),
         ("timestamp", "2018-05-01T12:00:00Z", "datetime"),
-        ("amount", 0.0, "> 0"),
-        ("amount", -3.0, "> 0"),
+        ("amount", -3.0, ">= 0"),
+        ("amount", -1e-9, ">= 0"),
         ("amount", math.nan, "finite"),
         ("amount", math.inf, "finite"),
         ("amount", True, "number"),
@@ -69,6 +69,11 @@ def test_label_validation() -> None:
         Label("t1", "C1", "T1", datetime(2018, 5, 1), True)
     with pytest.raises(EventValidationError, match="is_fraud"):
         Label("t1", "C1", "T1", T0, 1)  # type: ignore[arg-type]
+
+
+def test_zero_amount_is_a_valid_transaction() -> None:
+    """A $0 authorisation (account verification) is scored, not rejected."""
+    assert make(amount=0).amount == 0
 
 
 def test_events_are_frozen() -> None:

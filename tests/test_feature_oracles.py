@@ -71,7 +71,8 @@ def transaction_frames(draw: Any) -> pd.DataFrame:
                 "timestamp": ts,
                 "customer_id": draw(st.sampled_from(["C1", "C2", "C3"])),
                 "terminal_id": draw(st.sampled_from(["T1", "T2", "T3", "T4"])),
-                "amount": draw(st.floats(0.5, 2000.0)),
+                # $0 verifications and sub-unit amounts exercise the ratio's floor.
+                "amount": draw(st.one_of(st.just(0.0), st.floats(0.0, 2.0), st.floats(0.5, 2e3))),
                 "channel": draw(st.sampled_from([None, "pos", "online", "atm", "moto"])),
                 "is_fraud": draw(st.sampled_from([0, 0, 1])),
                 "label_time": ts + timedelta(seconds=draw(st.integers(0, 5 * 86400))),
