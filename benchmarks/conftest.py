@@ -23,7 +23,7 @@ from fraudscore import Scorer
 from fraudscore._evaluate import default_windows
 from fraudscore._feast import open_store
 from fraudscore._kinds import LOGIN, TRANSACTION, EventKind
-from fraudscore._pipeline import build_store, offline_features, to_events, train_model
+from fraudscore._pipeline import build_features, build_store, to_events, train_model
 from fraudscore._simulate import TransactionSimConfig, simulate_transactions
 from fraudscore._simulate_logins import LoginSimConfig, simulate_logins
 from fraudscore._state import PY
@@ -34,14 +34,14 @@ LOGIN_CONFIG = LoginSimConfig(n_users=2_000, n_days=60, seed=11)
 
 
 def build_world(root: Path, kind: EventKind, data: pd.DataFrame) -> dict[str, Any]:
-    offline = offline_features(data, kind)
+    offline = build_features(data, kind)
     frame = offline.frame
     cutoff = (frame["timestamp"].max() - pd.Timedelta(days=6)).normalize()
     repo = root / "feature_repo"
     shutil.copytree(REPO_TEMPLATE, repo, ignore=shutil.ignore_patterns("data", "__pycache__"))
     build_store(repo, offline, as_of=(cutoff - pd.Timedelta(microseconds=1)).to_pydatetime())
     train_start, train_end, _, _ = default_windows(frame, train_days=28)
-    trained = train_model(frame, train_start, train_end, root / "bundle", kind, offline=offline)
+    trained = train_model(offline, train_start, train_end, root / "bundle")
     live = to_events(frame[frame["timestamp"] >= cutoff].head(20_000), kind)
     return {
         "repo": repo,

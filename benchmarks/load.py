@@ -33,7 +33,7 @@ import pandas as pd
 from fraudscore import FeastSource, Scorer
 from fraudscore._feast import open_store
 from fraudscore._kinds import LOGIN, TRANSACTION, EventKind
-from fraudscore._pipeline import offline_features, to_events
+from fraudscore._pipeline import build_features, to_events
 
 HOT_IP = "203.0.113.66"
 
@@ -152,7 +152,7 @@ def expected_state(world: World) -> dict[str, pd.DataFrame]:
     if kind.name == TRANSACTION.name:
         before.loc[before["label_time"] >= world.cutoff, "is_fraud"] = 0
         stream["is_fraud"] = 0
-    folded = offline_features(pd.concat([before, stream], ignore_index=True), kind)
+    folded = build_features(pd.concat([before, stream], ignore_index=True), kind)
     return {
         v.name: folded.history[v.name]
         .sort_values(["event_timestamp", "created"], kind="stable")
@@ -215,10 +215,10 @@ def main() -> None:  # pragma: no cover - a manual tool; tests/test_load.py driv
         (TRANSACTION, simulate_transactions(SMALL), CUTOFF, TRAIN),
         (LOGIN, simulate_logins(LOGIN_SMALL), LOGIN_CUTOFF, LOGIN_TRAIN),
     ):
-        off = offline_features(sim, kind)
+        off = build_features(sim, kind)
         repo = built(root / kind.name, off, cutoff, args.store)
         bundle = root / kind.name / "bundle"
-        train_model(off.frame, a, b, bundle, kind, offline=off)
+        train_model(off, a, b, bundle)
         make = transaction_stream if kind is TRANSACTION else login_stream
         stream = make(off.frame, cutoff, args.events, args.hot)
         worlds.append(World(kind, bundle, repo, off.frame, cutoff, stream))

@@ -1,11 +1,17 @@
 """fraudscore: real-time fraud and account-takeover scoring.
 
-Pipeline per event: validate -> read Feast online state -> features -> one ONNX graph (score and
+Serving, per event: validate -> read Feast online state -> features -> one ONNX graph (score and
 per-feature contributions) -> reason codes and decision -> :class:`ScoreResult`.
+
+The data scientist's workflow, on a frame of events: :func:`build_features` (optionally through
+a :class:`Columns` mapping) -> :func:`train_model` -> :func:`evaluate` -> :func:`write_report`;
+:func:`build_store` loads the Feast store that :meth:`Scorer.open` serves from.
 """
 
 from fraudscore._bundle import Bundle, Thresholds, load_bundle
+from fraudscore._columns import Columns
 from fraudscore._errors import (
+    BadRowsError,
     BundleError,
     EventValidationError,
     FeatureStoreError,
@@ -13,14 +19,24 @@ from fraudscore._errors import (
     ModelError,
     TrainingError,
 )
+from fraudscore._evaluate import Evaluation, default_windows, evaluate
 from fraudscore._events import Label, Login, Transaction
+from fraudscore._offline import OfflineFeatures
 from fraudscore._online import FeastSource, FeatureSource, RedisSource, SqliteSource, open_source
+from fraudscore._pipeline import build_features, build_store, read_events, score_frame, train_model
 from fraudscore._reasons import Reason
+from fraudscore._report import write_report
 from fraudscore._scorer import Scorer, ScoreResult
+from fraudscore._simulate import TransactionSimConfig, simulate_transactions
+from fraudscore._simulate_logins import LoginSimConfig, simulate_logins
+from fraudscore._train import TrainConfig, TrainedModel
 
 __all__ = [
+    "BadRowsError",
     "Bundle",
     "BundleError",
+    "Columns",
+    "Evaluation",
     "EventValidationError",
     "FeastSource",
     "FeatureSource",
@@ -28,15 +44,30 @@ __all__ = [
     "FraudscoreError",
     "Label",
     "Login",
+    "LoginSimConfig",
     "ModelError",
+    "OfflineFeatures",
     "Reason",
     "RedisSource",
     "ScoreResult",
     "Scorer",
     "SqliteSource",
     "Thresholds",
+    "TrainConfig",
+    "TrainedModel",
     "TrainingError",
     "Transaction",
+    "TransactionSimConfig",
+    "build_features",
+    "build_store",
+    "default_windows",
+    "evaluate",
     "load_bundle",
     "open_source",
+    "read_events",
+    "score_frame",
+    "simulate_logins",
+    "simulate_transactions",
+    "train_model",
+    "write_report",
 ]

@@ -65,6 +65,44 @@ KIND = click.option(
 )
 
 
+def data_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """--columns, --timezone and --drop-bad-rows: how to read a frame that is not canonical."""
+    fn = click.option(
+        "--drop-bad-rows",
+        is_flag=True,
+        help="Drop invalid rows (counted in the manifest) instead of listing them and stopping.",
+    )(fn)
+    fn = click.option(
+        "--timezone",
+        default="UTC",
+        show_default=True,
+        help="IANA timezone of naive timestamps (with --columns).",
+    )(fn)
+    return click.option(
+        "--columns",
+        "columns_spec",
+        help="Column mapping: 'handbook' (the handbook's public files) or "
+        "'SRC=canonical,...'. Integer ids become strings; naive times are read in --timezone.",
+    )(fn)
+
+
+def _features(
+    data: str, kind: str, columns_spec: str | None, timezone: str, drop_bad_rows: bool
+) -> Any:
+    from fraudscore._columns import Columns
+    from fraudscore._pipeline import build_features, read_events
+
+    columns = None
+    if columns_spec or timezone != "UTC":
+        columns = Columns.parse(columns_spec or "", timezone)
+    features = build_features(
+        read_events(data, columns), kind, bad_rows="drop" if drop_bad_rows else "fail"
+    )
+    for reason, count in features.dropped_rows.items():
+        console.print(f"[yellow]dropped[/] {count:,} row(s): {reason}")
+    return features
+
+
 def _kind(name: str) -> Any:
     from fraudscore._kinds import kind_spec
 
@@ -133,19 +171,27 @@ def simulate(
 @click.option("--repo", default=DEFAULT_REPO, show_default=True, type=click.Path(file_okay=False))
 @click.option(
     "--data",
-    type=click.Path(dir_okay=False),
-    help="Canonical events: fold their history into the repo's parquet sources first.",
+    type=click.Path(),
+    help="Events: fold their history into the repo's parquet sources first.",
 )
 @KIND
-def apply(repo: str, data: str | None, kind: str) -> None:
+@data_options
+def apply(
+    repo: str,
+    data: str | None,
+    kind: str,
+    columns_spec: str | None,
+    timezone: str,
+    drop_bad_rows: bool,
+) -> None:
     """Register the Feast repo (`feast apply`), optionally writing its sources from --data."""
     from fraudscore._feast import apply_repo, write_sources
-    from fraudscore._pipeline import offline_features, read_events
 
     def go() -> list[str]:
         if data:
             with step("building state history from the event stream"):
-                write_sources(repo, offline_features(read_events(data), _kind(kind)).history)
+                features = _features(data, kind, columns_spec, timezone, drop_bad_rows)
+                write_sources(repo, features.history)
         with step("feast apply"):
             return apply_repo(repo)
 
@@ -168,24 +214,30 @@ def materialize(repo: str, start_s: str, end_s: str | None) -> None:
 
 
 @main.command()
-@click.option("--data", required=True, type=click.Path(dir_okay=False))
+@click.option("--data", required=True, type=click.Path())
 @click.option("--train-start", required=True, callback=_day)
 @click.option("--train-end", required=True, callback=_day)
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False))
 @KIND
-def train(data: str, train_start: date, train_end: date, out_dir: str, kind: str) -> None:
+@data_options
+def train(
+    data: str,
+    train_start: date,
+    train_end: date,
+    out_dir: str,
+    kind: str,
+    columns_spec: str | None,
+    timezone: str,
+    drop_bad_rows: bool,
+) -> None:
     """Train on [train-start, train-end] (inclusive days) and write an ONNX bundle."""
-    from fraudscore._pipeline import offline_features, read_events, train_model
-
-    spec = _kind(kind)
+    from fraudscore._pipeline import train_model
 
     def go() -> Any:
         with step("building features from the whole history"):
-            offline = offline_features(read_events(data), spec)
+            features = _features(data, kind, columns_spec, timezone, drop_bad_rows)
         with step("training XGBoost and exporting ONNX"):
-            return train_model(
-                offline.frame, train_start, train_end, out_dir, spec, offline=offline
-            )
+            return train_model(features, train_start, train_end, out_dir)
 
     trained = _run(go)
     m = trained.bundle.manifest
@@ -194,25 +246,129 @@ def train(data: str, train_start: date, train_end: date, out_dir: str, kind: str
     console.print(f"thresholds: {json.dumps(m['thresholds'])}")
 
 
+KNOWN = click.option(
+    "--known-compromised",
+    type=click.Choice(["handbook", "all-history"]),
+    default="handbook",
+    show_default=True,
+    help="Transactions: which cards each test day drops as already known compromised. "
+    "handbook: frauds since the training start, up to the day minus the label delay; "
+    "all-history: any fraud label known before the day.",
+)
+
+
+def _evaluations(
+    bundles: tuple[str, ...],
+    data: str,
+    test_start: date,
+    test_end: date,
+    known_compromised: str,
+    columns_spec: str | None,
+    timezone: str,
+    drop_bad_rows: bool,
+) -> list[Any]:
+    """Each bundle evaluated on the same test days of the same features."""
+    from fraudscore._bundle import load_bundle
+    from fraudscore._evaluate import evaluate
+
+    loaded = [load_bundle(b) for b in bundles]
+    kinds = {b.kind for b in loaded}
+    if len(kinds) > 1:
+        raise click.UsageError(f"the bundles are of different kinds: {sorted(kinds)}")
+    with step("building features"):
+        features = _features(data, loaded[0].kind, columns_spec, timezone, drop_bad_rows)
+    with step(f"evaluating {len(loaded)} bundle(s) and the baselines"):
+        return [
+            evaluate(b, features, test_start, test_end, known_compromised=known_compromised)  # type: ignore[arg-type]
+            for b in loaded
+        ]
+
+
 @main.command()
 @click.option("--bundle", required=True, type=click.Path(file_okay=False))
-@click.option("--data", required=True, type=click.Path(dir_okay=False))
+@click.option("--data", required=True, type=click.Path())
 @click.option("--test-start", required=True, callback=_day)
 @click.option("--test-end", required=True, callback=_day)
+@KNOWN
+@data_options
+@click.option(
+    "--scores-out",
+    type=click.Path(dir_okay=False),
+    help="Write one row per test event (ids, label, every model's score, reasons) as parquet.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the metrics as JSON.")
-def evaluate(bundle: str, data: str, test_start: date, test_end: date, as_json: bool) -> None:
+def evaluate(
+    bundle: str,
+    data: str,
+    test_start: date,
+    test_end: date,
+    known_compromised: str,
+    columns_spec: str | None,
+    timezone: str,
+    drop_bad_rows: bool,
+    scores_out: str | None,
+    as_json: bool,
+) -> None:
     """Metrics of the bundle and its baselines on the test days (its kind is in the bundle)."""
-    from fraudscore._pipeline import evaluate_file, read_events
 
-    def go() -> dict[str, Any]:
-        with step("building features and evaluating model + baselines"):
-            return evaluate_file(bundle, read_events(data), test_start, test_end)
+    def go() -> Any:
+        (result,) = _evaluations(
+            (bundle,), data, test_start, test_end, known_compromised,
+            columns_spec, timezone, drop_bad_rows,
+        )  # fmt: skip
+        if scores_out:
+            result.write_scores(scores_out)
+            console.print(f"{len(result.scores):,} scored test events -> {scores_out}")
+        return result
 
-    report = _run(go)
+    result = _run(go)
     if as_json:
-        click.echo(json.dumps(report, indent=2))
+        click.echo(json.dumps(result.metrics, indent=2))
     else:
-        print_metrics(report)
+        print_metrics(result.metrics)
+
+
+@main.command()
+@click.option(
+    "--bundle",
+    "bundles",
+    required=True,
+    multiple=True,
+    type=click.Path(file_okay=False),
+    help="One bundle, or two (champion first, then challenger) compared side by side.",
+)
+@click.option("--data", required=True, type=click.Path())
+@click.option("--test-start", required=True, callback=_day)
+@click.option("--test-end", required=True, callback=_day)
+@click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False))
+@KNOWN
+@data_options
+def report(
+    bundles: tuple[str, ...],
+    data: str,
+    test_start: date,
+    test_end: date,
+    out_path: str,
+    known_compromised: str,
+    columns_spec: str | None,
+    timezone: str,
+    drop_bad_rows: bool,
+) -> None:
+    """A self-contained HTML report of one bundle, or two side by side, on the test days."""
+    from fraudscore._report import write_report
+
+    if len(bundles) > 2:
+        raise click.UsageError("give one bundle, or two (champion and challenger)")
+
+    def go() -> Path:
+        evaluations = _evaluations(
+            bundles, data, test_start, test_end, known_compromised,
+            columns_spec, timezone, drop_bad_rows,
+        )  # fmt: skip
+        with step("drawing the report"):
+            return write_report(out_path, evaluations)
+
+    console.print(f"report -> {_run(go)}")
 
 
 def print_metrics(report: dict[str, Any]) -> None:
@@ -372,14 +528,8 @@ def demo(
 def run_demo(kind_name: str, work: Path, repo: Path, data: Any, show: int) -> None:
     import pandas as pd
 
-    from fraudscore._evaluate import default_windows
-    from fraudscore._pipeline import (
-        build_store,
-        evaluate_file,
-        offline_features,
-        replay,
-        train_model,
-    )
+    from fraudscore._evaluate import default_windows, evaluate
+    from fraudscore._pipeline import build_features, build_store, replay, train_model
     from fraudscore._scorer import Scorer
 
     kind = _kind(kind_name)
@@ -392,22 +542,22 @@ def run_demo(kind_name: str, work: Path, repo: Path, data: Any, show: int) -> No
         f"({', '.join(f'{k}: {v}' for k, v in patterns.items() if k != 'none')})"
     )
     with step("folding the history into features and state (offline pipeline)"):
-        offline = offline_features(data, kind)
-    frame = offline.frame
+        features = build_features(data, kind)
+    frame = features.frame
     train_days = 35 if kind_name == "transaction" else 28
     train_start, train_end, test_start, test_end = default_windows(frame, train_days=train_days)
     live_start = pd.Timestamp(frame["timestamp"].max().normalize())
     with step(f"feast apply + materialize state as of {live_start:%Y-%m-%d %H:%M}"):
         build_store(
-            repo, offline, as_of=(live_start - pd.Timedelta(microseconds=1)).to_pydatetime()
+            repo, features, as_of=(live_start - pd.Timedelta(microseconds=1)).to_pydatetime()
         )
     bundle = work / f"{kind_name}_bundle"
     with step(f"training on {train_start}..{train_end}, exporting ONNX"):
-        trained = train_model(data, train_start, train_end, bundle, kind, offline=offline)
+        trained = train_model(features, train_start, train_end, bundle)
     with step(f"evaluating on {test_start}..{test_end} against the baselines"):
-        report = evaluate_file(bundle, data, test_start, test_end, offline=offline)
-    print_metrics(report)
-    (work / f"{kind_name}_evaluation.json").write_text(json.dumps(report, indent=2))
+        evaluation = evaluate(trained.bundle, features, test_start, test_end)
+    print_metrics(evaluation.metrics)
+    (work / f"{kind_name}_evaluation.json").write_text(json.dumps(evaluation.metrics, indent=2))
     scorer = Scorer.open(bundle, repo)
     live_end = live_start + pd.Timedelta(days=1)
     with step(f"live: score + record every event of {live_start:%Y-%m-%d}"):

@@ -31,6 +31,9 @@ class EventKind:
     event_type: type
     #: The event attribute that identifies it in results.
     id_field: str
+    #: What an analyst reads beside each scored event in per-event scores: the entity ids (and,
+    #: for transactions, the amount).
+    context_columns: tuple[str, ...]
     #: Views in fold order; a view that feeds a ``derived`` column comes before its users.
     views: tuple[StateView, ...]
     #: (event column, view name): 1.0 where that view had no fresh state before the event.
@@ -49,7 +52,7 @@ class EventKind:
     #: Default share of scored events at or above the review and the block thresholds.
     alert_rates: tuple[float, float]
     #: Offline: validate a frame, its columns as arrays, its label events, its clock masks.
-    prepare: Callable[[pd.DataFrame], pd.DataFrame]
+    prepare: Callable[..., pd.DataFrame]
     frame_columns: Callable[[pd.DataFrame], dict[str, Any]]
     label_events: Callable[[pd.DataFrame], tuple[np.ndarray, np.ndarray]]
     clock_masks: Callable[..., dict[str, np.ndarray]]
@@ -66,6 +69,7 @@ TRANSACTION = EventKind(
     name="transaction",
     event_type=Transaction,
     id_field="transaction_id",
+    context_columns=("customer_id", "terminal_id", "amount"),
     views=_transaction.VIEWS,
     derived=(),
     features=_transaction.FEATURES,
@@ -91,6 +95,7 @@ LOGIN = EventKind(
     name="login",
     event_type=Login,
     id_field="login_id",
+    context_columns=("user_id", "ip", "country", "asn", "device_id"),
     views=_login.VIEWS,
     derived=_login.DERIVED,
     features=_login.FEATURES,

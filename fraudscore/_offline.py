@@ -11,7 +11,7 @@ once. It runs exactly the same ``update``/``read`` code as the online path.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -22,7 +22,7 @@ from fraudscore._state import NP, PY, Array, StateView
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["OfflineFeatures", "build_features"]
+__all__ = ["OfflineFeatures", "fold_history"]
 
 #: Feast breaks ties between rows with the same event timestamp by ``created``; the fold's
 #: sequence number, as microseconds after this instant, keeps the last update on top.
@@ -31,10 +31,18 @@ _CREATED_EPOCH = np.datetime64("2000-01-01T00:00:00", "us")
 
 @dataclass(frozen=True)
 class OfflineFeatures:
-    """Training rows (one per transaction, stream order) and per-view state history."""
+    """A history folded into features: what :func:`fraudscore.build_features` returns.
 
+    ``frame`` has one training row per event, in stream order: the event's canonical columns,
+    its label and every model feature. ``history`` is the state of each feature view after each
+    event (the Feast offline sources). ``dropped_rows`` counts the invalid rows dropped, by
+    reason (empty unless ``bad_rows="drop"``).
+    """
+
+    kind: str
     frame: pd.DataFrame
     history: dict[str, pd.DataFrame]
+    dropped_rows: dict[str, int] = field(default_factory=dict)
 
 
 def _entity_codes(df: pd.DataFrame, keys: tuple[str, ...]) -> np.ndarray:
@@ -141,7 +149,7 @@ def _fold_ranks(
         after[sel] = new
 
 
-def build_features(kind: EventKind, events: pd.DataFrame) -> OfflineFeatures:
+def fold_history(kind: EventKind, events: pd.DataFrame) -> OfflineFeatures:
     """Training rows and state history of ``kind`` from a prepared (validated, sorted) frame."""
     import pandas as pd
 
@@ -197,4 +205,5 @@ def build_features(kind: EventKind, events: pd.DataFrame) -> OfflineFeatures:
     )
     frame = events.iloc[row[ev_pos]].reset_index(drop=True)
     frame = pd.concat([frame.drop(columns=[c for c in feats if c in frame]), feats], axis=1)
-    return OfflineFeatures(frame=frame, history=history)
+    dropped = dict(events.attrs.get("dropped_rows", {}))
+    return OfflineFeatures(kind=kind.name, frame=frame, history=history, dropped_rows=dropped)

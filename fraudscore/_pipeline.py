@@ -1,7 +1,7 @@
-"""The main job, step by step: data -> features -> Feast store -> model -> scored events.
+"""The data scientist's workflow, step by step: data -> features -> Feast store -> model.
 
-Each function is one step that the CLI, the notebooks and the tests share. Heavy libraries
-(pandas, xgboost, feast) are imported here, never on the scoring path.
+Each function is one public step that the CLI, the notebooks and the tests share. Heavy
+libraries (pandas, xgboost, feast) are imported here, never on the scoring path.
 """
 
 from __future__ import annotations
@@ -9,14 +9,19 @@ from __future__ import annotations
 import hashlib
 from datetime import date, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
-from fraudscore._bundle import load_bundle
+import numpy as np
+
+from fraudscore._bundle import Bundle, load_bundle
+from fraudscore._columns import Columns
 from fraudscore._errors import EventValidationError
 from fraudscore._events import Label, Login, Transaction
 from fraudscore._feast import apply_repo, materialize_repo, write_sources
+from fraudscore._frames import BadRows
 from fraudscore._kinds import LOGIN, TRANSACTION, EventKind, kind_spec
-from fraudscore._offline import OfflineFeatures, build_features
+from fraudscore._model import OnnxModel
+from fraudscore._offline import OfflineFeatures, fold_history
 from fraudscore._train import TrainConfig, TrainedModel, train
 
 if TYPE_CHECKING:
@@ -25,31 +30,39 @@ if TYPE_CHECKING:
     from fraudscore._scorer import Scorer, ScoreResult
 
 __all__ = [
+    "build_features",
     "build_store",
-    "evaluate_file",
     "fingerprint",
-    "offline_features",
     "read_events",
     "replay",
+    "score_frame",
     "to_events",
     "train_model",
 ]
 
+Kind = Literal["transaction", "login"]
 
-def read_events(path: str | Path) -> pd.DataFrame:
-    """A parquet (or CSV) file of canonical events."""
+
+def read_events(path: str | Path, columns: Columns | None = None) -> pd.DataFrame:
+    """Events from a parquet or CSV file (or a directory of parquet parts).
+
+    Without ``columns`` the file must have the canonical columns and UTC times; with it, its
+    own names and types are mapped first (:class:`fraudscore.Columns`).
+    """
     import pandas as pd
 
     p = Path(path)
-    if not p.is_file():
+    if not p.exists():
         raise EventValidationError("data", str(p), "an existing parquet or CSV file", where="input")
     if p.suffix == ".csv":
         df = pd.read_csv(p)
-        for col in ("timestamp", "label_time"):
-            if col in df.columns:
-                df[col] = pd.to_datetime(df[col], utc=True, format="ISO8601")
-        return df
-    return pd.read_parquet(p)
+        if columns is None:
+            for col in ("timestamp", "label_time"):
+                if col in df.columns:
+                    df[col] = pd.to_datetime(df[col], utc=True, format="ISO8601")
+    else:
+        df = pd.read_parquet(p)
+    return columns.apply(df) if columns is not None else df
 
 
 def fingerprint(df: pd.DataFrame) -> str:
@@ -64,9 +77,25 @@ def fingerprint(df: pd.DataFrame) -> str:
     return "sha256:" + hashlib.sha256(hashed.tobytes()).hexdigest()
 
 
-def offline_features(data: pd.DataFrame, kind: EventKind = TRANSACTION) -> OfflineFeatures:
-    """Validate a canonical frame of ``kind`` events and fold its whole history into features."""
-    return build_features(kind, kind.prepare(data))
+def build_features(
+    data: pd.DataFrame,
+    kind: Kind | str | EventKind = "transaction",
+    *,
+    columns: Columns | None = None,
+    bad_rows: BadRows = "fail",
+) -> OfflineFeatures:
+    """Validate a frame of ``kind`` events and fold its whole history into features.
+
+    ``data`` has the canonical columns (README, "Bring your own data"), or any columns that
+    ``columns`` maps onto them. Invalid rows stop the run with a :class:`BadRowsError` that lists
+    them by reason, or, with ``bad_rows="drop"``, are dropped and counted in ``dropped_rows``
+    (and later in the bundle's manifest). Each training row uses only state from strictly
+    before its event, and only labels known by then.
+    """
+    spec = kind if isinstance(kind, EventKind) else kind_spec(kind, where="kind")
+    if columns is not None:
+        data = columns.apply(data)
+    return fold_history(spec, spec.prepare(data, bad_rows=bad_rows))
 
 
 def build_store(repo: str | Path, offline: OfflineFeatures, as_of: datetime | None = None) -> None:
@@ -83,34 +112,47 @@ def build_store(repo: str | Path, offline: OfflineFeatures, as_of: datetime | No
 
 
 def train_model(
-    data: pd.DataFrame,
+    features: OfflineFeatures,
     start: date,
     end: date,
     out: str | Path,
-    kind: EventKind = TRANSACTION,
-    cfg: TrainConfig | None = None,
-    offline: OfflineFeatures | None = None,
+    config: TrainConfig | None = None,
 ) -> TrainedModel:
-    """Features from the whole history of ``data``, a model trained on ``[start, end]``."""
-    offline = offline or offline_features(data, kind)
-    return train(kind, offline.frame, start, end, out, cfg, fingerprint(offline.frame))
+    """Train XGBoost on the days ``[start, end]`` (inclusive) and write an ONNX bundle to ``out``.
+
+    The last quarter of the window is held out for early stopping and the thresholds. The
+    manifest records the window, the thresholds, the validation metrics, the data fingerprint
+    and any rows dropped as invalid.
+    """
+    kind = kind_spec(features.kind, where="features")
+    extra = {"dropped_rows": dict(features.dropped_rows)}
+    return train(kind, features.frame, start, end, out, config, fingerprint(features.frame), extra)
 
 
-def evaluate_file(
-    bundle: str | Path,
-    data: pd.DataFrame,
-    start: date,
-    end: date,
-    offline: OfflineFeatures | None = None,
-) -> dict[str, Any]:
-    """The metrics of a bundle and its baselines on ``[start, end]`` (inclusive days)."""
-    from fraudscore._evaluate import evaluate_logins, evaluate_transactions
+def score_frame(
+    bundle: Bundle | str | Path, features: OfflineFeatures | pd.DataFrame
+) -> pd.DataFrame:
+    """The bundle's score and per-feature contributions for every row of a feature frame.
 
-    loaded = load_bundle(bundle)
-    kind = kind_spec(loaded.kind)
-    offline = offline or offline_features(data, kind)
-    evaluate = evaluate_logins if kind.name == LOGIN.name else evaluate_transactions
-    return evaluate(loaded, offline.frame, start, end)
+    One row per input row, same index: ``score``, then ``contribution_<feature>`` for each model
+    feature and ``contribution_bias`` (log-odds; they sum to the score's logit). Offline and
+    batch: the same graph that ``Scorer`` runs, fed from the offline features.
+    """
+    import pandas as pd
+
+    loaded = bundle if isinstance(bundle, Bundle) else load_bundle(bundle)
+    frame = features.frame if isinstance(features, OfflineFeatures) else features
+    missing = [f for f in loaded.features if f not in frame.columns]
+    if missing:
+        raise EventValidationError(
+            missing[0], "<missing column>", "a feature column (from build_features)", where="frame"
+        )
+    model = OnnxModel(loaded.model_bytes, len(loaded.features))
+    scores, contributions = model.run(frame[list(loaded.features)].to_numpy(np.float32))
+    names = [f"contribution_{f}" for f in loaded.features] + ["contribution_bias"]
+    out = pd.DataFrame(contributions.astype(np.float64), columns=names, index=frame.index)
+    out.insert(0, "score", scores)
+    return out
 
 
 def _optional(row: Any, names: tuple[str, ...]) -> dict[str, Any]:

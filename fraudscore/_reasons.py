@@ -99,6 +99,11 @@ class ReasonCatalogue:
         ranked = sorted([(-s, i) for i, s in enumerate(code_sums) if s > 0.0])
         return [(i, -s) for s, i in ranked[:k]]
 
+    def top_codes(self, contributions: np.ndarray, k: int) -> list[list[str]]:
+        """The top ``k`` codes of each row of ``contributions (N, F+1)``, as ``score`` picks."""
+        sums = contributions.astype(np.float32) @ self.matrix
+        return [[self.codes[i] for i, _ in self.top(row, k)] for row in sums.tolist()]
+
     def text(self, index: int, values: Mapping[str, Any]) -> str:
         """The code's sentence, or its fallback when a value it needs is missing (NaN)."""
         template, names, fallback = self._templates[index]

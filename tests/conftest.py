@@ -15,13 +15,18 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from fraudscore import Scorer
-from fraudscore._kinds import LOGIN
-from fraudscore._offline import OfflineFeatures
-from fraudscore._pipeline import build_store, offline_features, train_model
-from fraudscore._simulate import TransactionSimConfig, simulate_transactions
-from fraudscore._simulate_logins import LoginSimConfig, simulate_logins
-from fraudscore._train import TrainedModel
+from fraudscore import (
+    LoginSimConfig,
+    OfflineFeatures,
+    Scorer,
+    TrainedModel,
+    TransactionSimConfig,
+    build_features,
+    build_store,
+    simulate_logins,
+    simulate_transactions,
+    train_model,
+)
 
 REPO_TEMPLATE = Path(__file__).resolve().parents[1] / "feature_repo"
 SMALL = TransactionSimConfig(n_customers=150, n_terminals=300, n_days=40, seed=3)
@@ -37,7 +42,7 @@ def sim() -> pd.DataFrame:
 
 @pytest.fixture(scope="session")
 def offline(sim: pd.DataFrame) -> OfflineFeatures:
-    return offline_features(sim)
+    return build_features(sim)
 
 
 def copy_repo(dst: Path) -> Path:
@@ -151,7 +156,7 @@ def repo(built_repo: Path, tmp_path: Path) -> Path:
 @pytest.fixture(scope="session")
 def trained(tmp_path_factory: pytest.TempPathFactory, offline: OfflineFeatures) -> TrainedModel:
     out = tmp_path_factory.mktemp("bundle") / "bundle"
-    return train_model(offline.frame, *TRAIN, out, offline=offline)
+    return train_model(offline, *TRAIN, out)
 
 
 @pytest.fixture(scope="session")
@@ -179,7 +184,7 @@ def login_sim() -> pd.DataFrame:
 
 @pytest.fixture(scope="session")
 def login_offline(login_sim: pd.DataFrame) -> OfflineFeatures:
-    return offline_features(login_sim, LOGIN)
+    return build_features(login_sim, "login")
 
 
 @pytest.fixture(scope="session")
@@ -199,7 +204,7 @@ def login_trained(
     tmp_path_factory: pytest.TempPathFactory, login_offline: OfflineFeatures
 ) -> TrainedModel:
     out = tmp_path_factory.mktemp("login_bundle") / "bundle"
-    return train_model(login_offline.frame, *LOGIN_TRAIN, out, LOGIN, offline=login_offline)
+    return train_model(login_offline, *LOGIN_TRAIN, out)
 
 
 @pytest.fixture(scope="session")

@@ -2,21 +2,27 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from fraudscore import TrainingError, load_bundle
-from fraudscore._evaluate import (
-    card_precision_at_k,
-    evaluate_transactions,
-    recall_at_fpr,
-    select_test_rows,
+from fraudscore import (
+    OfflineFeatures,
+    Scorer,
+    TrainingError,
+    build_features,
+    default_windows,
+    evaluate,
+    load_bundle,
+    simulate_transactions,
+    train_model,
 )
-from fraudscore._offline import OfflineFeatures
+from fraudscore._evaluate import card_precision_at_k, recall_at_fpr, select_test_rows
+from fraudscore._pipeline import replay
+from tests.conftest import CUTOFF, TRAIN
 
 
 def test_card_precision_drops_cards_detected_on_earlier_days() -> None:
@@ -43,81 +49,111 @@ def test_recall_at_fpr() -> None:
     assert recall_at_fpr(y, s, 0.05) == pytest.approx(0.6)
 
 
-def test_known_compromised_cards_are_dropped() -> None:
-    """On a hand-built history, each test day keeps exactly the rows of cards with no fraud label
-    known before that day's 00:00 UTC, written out here card by card and day by day."""
+def test_card_precision_divides_by_k_as_the_handbook_does() -> None:
+    """A day with fewer than k cards still divides by k (the handbook's card_precision_top_k)."""
+    test = pd.DataFrame({"day": [1, 1], "customer_id": ["a", "b"], "is_fraud": [1, 0]})
+    assert card_precision_at_k(test, np.array([0.9, 0.1]), k=100) == pytest.approx(0.01)
+
+
+def _compromise_story() -> pd.DataFrame:
+    """Training days 05-01..05-03, label delay 05-04..05-05, test days 05-06..05-08.
+
+    Every card has one genuine transaction on each test day (E's of 05-07 is a fraud), and:
+    A: a fraud on 04-28, before training, labelled 04-29;
+    B: a fraud on 05-02, in training, labelled 05-09 (after the test days);
+    C: a fraud on 05-04, labelled the same day;
+    D: a fraud on 05-05, labelled 05-07 10:00;
+    E: the fraud of 05-07, labelled 05-14; F: never a fraud.
+    """
     ts = pd.Timestamp
-    labels = {  # card -> (is_fraud on its 05-03 row, label_time of that fraud)
-        "A": ts("2018-05-01 12:00", tz="UTC"),  # a fraud known before the window: never kept
-        "B": ts("2018-05-04 09:00", tz="UTC"),  # known during 05-04: kept 05-03 and 05-04
-        "C": ts("2018-05-04 00:00", tz="UTC"),  # known at 05-04 00:00 exactly: kept through 05-04
-        "E": ts("2018-05-10 00:00", tz="UTC"),  # known after the window: kept every day
+    frauds = {
+        "A": ("2018-04-28", "2018-04-29 00:00"),
+        "B": ("2018-05-02", "2018-05-09 00:00"),
+        "C": ("2018-05-04", "2018-05-04 12:00"),
+        "D": ("2018-05-05", "2018-05-07 10:00"),
     }
     rows = []
-    for card in "ABCDE":
-        for day in ("2018-05-02", "2018-05-03", "2018-05-04", "2018-05-05", "2018-05-06"):
-            fraud = card in labels and day == "2018-05-03"
+    for card in "ABCDEF":
+        for day in ("2018-05-06", "2018-05-07", "2018-05-08"):
             when = ts(f"{day} 10:00", tz="UTC")
-            rows.append(
-                {
-                    "customer_id": card,
-                    "timestamp": when,
-                    "is_fraud": int(fraud),
-                    "label_time": labels[card] if fraud else when + pd.Timedelta(days=7),
-                }
-            )
-    # A's fraud is on 05-03 but labelled on 05-01 in this story: give it an earlier fraud row.
-    rows.append(
-        {
-            "customer_id": "A",
-            "timestamp": ts("2018-04-30 10:00", tz="UTC"),
-            "is_fraud": 1,
-            "label_time": labels["A"],
-        }
+            fraud = card == "E" and day == "2018-05-07"
+            label = ts("2018-05-14", tz="UTC") if fraud else when + pd.Timedelta(days=7)
+            rows.append((card, when, int(fraud), label))
+        if card in frauds:
+            day, known = frauds[card]
+            rows.append((card, ts(f"{day} 09:00", tz="UTC"), 1, ts(known, tz="UTC")))
+    return pd.DataFrame(rows, columns=["customer_id", "timestamp", "is_fraud", "label_time"])
+
+
+def _kept(rule: str) -> list[str]:
+    test = select_test_rows(
+        _compromise_story(),
+        date(2018, 5, 6),
+        date(2018, 5, 8),
+        train_start=date(2018, 5, 1),
+        train_end=date(2018, 5, 3),
+        known_compromised=rule,  # type: ignore[arg-type]
     )
-    test = select_test_rows(pd.DataFrame(rows), date(2018, 5, 3), date(2018, 5, 5))
-    kept = sorted(zip(test["customer_id"], test["timestamp"].dt.strftime("%m-%d")))
-    assert kept == [
-        ("B", "05-03"), ("B", "05-04"),
-        ("C", "05-03"), ("C", "05-04"),
-        ("D", "05-03"), ("D", "05-04"), ("D", "05-05"),
-        ("E", "05-03"), ("E", "05-04"), ("E", "05-05"),
+    return sorted(f"{c}{d}" for c, d in zip(test["customer_id"], test["timestamp"].dt.day))
+
+
+def test_handbook_rule_drops_cards_with_frauds_since_training_start_up_to_day_minus_delay() -> None:
+    """Handbook: on day D a card is dropped when it had a fraud on a day from the training start
+    to D minus the delay (3 days here); earlier frauds and labels' own times do not matter."""
+    assert _kept("handbook") == [
+        "A6", "A7", "A8",  # its fraud predates the training window
+        # B: fraud on a training day, dropped every day
+        "C6",  # fraud on 05-04: known from 05-07
+        "D6", "D7",  # fraud on 05-05: known from 05-08
+        "E6", "E7", "E8",  # its fraud is in the test window itself
+        "F6", "F7", "F8",
     ]  # fmt: skip
-    assert test["is_fraud"].sum() == 3  # B, C and E's frauds of 05-03
 
 
-def test_report_metrics_belong_to_their_models(bundle_dir: Path, offline: OfflineFeatures) -> None:
+def test_all_history_rule_drops_cards_once_any_fraud_label_is_known() -> None:
+    """all-history: a card is dropped from the first day that starts after any of its fraud
+    labels became known, wherever the fraud lies in history."""
+    assert _kept("all-history") == [
+        "B6", "B7", "B8",  # labelled only on 05-09
+        "D6", "D7",  # labelled 05-07 10:00: dropped from 05-08
+        "E6", "E7", "E8",
+        "F6", "F7", "F8",
+    ]  # fmt: skip
+
+
+def test_evaluation_metrics_and_scores_belong_to_their_models(
+    bundle_dir: Path, offline: OfflineFeatures
+) -> None:
     """The model's metrics are those of the bundle's own graph on the test rows, computed here
-    with sklearn, and differ from each baseline's."""
+    with sklearn from the per-event scores, and differ from each baseline's."""
     from sklearn.metrics import average_precision_score, roc_auc_score
 
     from fraudscore._model import OnnxModel
     from fraudscore._transaction import FEATURES
 
     bundle = load_bundle(bundle_dir)
-    report = evaluate_transactions(bundle, offline.frame, date(2018, 5, 3), date(2018, 5, 9))
-    test = select_test_rows(offline.frame, date(2018, 5, 3), date(2018, 5, 9))
+    result = evaluate(bundle, offline, date(2018, 5, 3), date(2018, 5, 9))
+    test = select_test_rows(offline.frame, date(2018, 5, 3), date(2018, 5, 9), *TRAIN)
     scores, _ = OnnxModel(bundle.model_bytes, len(FEATURES)).run(
         test[list(FEATURES)].to_numpy(np.float32)
     )
-    model = report["models"]["model"]
-    assert model["average_precision"] == pytest.approx(
-        average_precision_score(test["is_fraud"], scores)
-    )
-    assert model["roc_auc"] == pytest.approx(roc_auc_score(test["is_fraud"], scores))
+    assert result.scores["transaction_id"].tolist() == test["transaction_id"].tolist()
+    np.testing.assert_allclose(result.scores["score"], scores, rtol=0, atol=1e-12)
+    model = result.metrics["models"]["model"]
+    y = test["is_fraud"]
+    assert model["average_precision"] == pytest.approx(average_precision_score(y, scores))
+    assert model["roc_auc"] == pytest.approx(roc_auc_score(y, scores))
     for name in ("baseline_logistic_regression", "baseline_xgboost_raw_fields"):
-        assert report["models"][name]["average_precision"] != pytest.approx(
-            model["average_precision"]
-        )
+        baseline = result.metrics["models"][name]["average_precision"]
+        assert baseline == pytest.approx(average_precision_score(y, result.scores[f"score_{name}"]))
+        assert baseline != pytest.approx(model["average_precision"])
 
 
-def test_report_has_four_metrics_for_model_and_both_baselines(
+def test_evaluation_has_four_metrics_for_model_and_both_baselines(
     bundle_dir: Path, offline: OfflineFeatures
 ) -> None:
     """evaluate returns the four metrics for the model and each baseline, from one run."""
-    report = evaluate_transactions(
-        load_bundle(bundle_dir), offline.frame, date(2018, 5, 3), date(2018, 5, 9)
-    )
+    report = evaluate(bundle_dir, offline, date(2018, 5, 3), date(2018, 5, 9)).metrics
     assert set(report["models"]) == {
         "model",
         "baseline_logistic_regression",
@@ -131,23 +167,46 @@ def test_report_has_four_metrics_for_model_and_both_baselines(
             "recall_at_1pct_fpr",
         }
         assert all(0.0 <= v <= 1.0 for v in metrics.values())
+    assert report["known_compromised"] == "handbook"
     with pytest.raises(TrainingError, match="after the training end"):
-        evaluate_transactions(
-            load_bundle(bundle_dir), offline.frame, date(2018, 4, 20), date(2018, 4, 25)
-        )
+        evaluate(bundle_dir, offline, date(2018, 4, 20), date(2018, 4, 25))
+
+
+def test_per_event_scores_match_the_online_scorer(
+    bundle_dir: Path, offline: OfflineFeatures, scorer: Scorer, tmp_path: Path
+) -> None:
+    """Each test event's row in --scores-out carries the score, decision and top reason codes
+    that the online scorer gives the same event when the day is replayed live."""
+    result = evaluate(bundle_dir, offline, date(2018, 5, 8), date(2018, 5, 9))
+    path = result.write_scores(tmp_path / "scores.parquet")
+    written = pd.read_parquet(path).set_index("transaction_id")
+    assert list(written.columns) == [
+        "timestamp", "customer_id", "terminal_id", "amount", "is_fraud", "score",
+        "score_baseline_logistic_regression", "score_baseline_xgboost_raw_fields",
+        "decision", "reason_1", "reason_2", "reason_3",
+    ]  # fmt: skip
+    start = CUTOFF.to_pydatetime()
+    live = replay(scorer, offline.frame, start, start + timedelta(days=1))
+    compared = 0
+    for event, online in live:
+        if event.transaction_id not in written.index:
+            continue  # a known-compromised card, dropped from the test set
+        row = written.loc[event.transaction_id]
+        assert row["score"] == pytest.approx(online.score, abs=1e-6)
+        assert row["decision"] == online.decision
+        codes = [r.code for r in online.reasons[:3]]
+        assert [c for c in row[["reason_1", "reason_2", "reason_3"]] if c] == codes
+        compared += 1
+    assert compared >= 20  # the small simulation has about 30 events a day
 
 
 def test_model_beats_both_baselines_on_default_data(tmp_path: Path) -> None:
     """On the default simulated data the model's average precision beats both baselines."""
-    from fraudscore._evaluate import default_windows
-    from fraudscore._pipeline import evaluate_file, offline_features, train_model
-    from fraudscore._simulate import simulate_transactions
-
     data = simulate_transactions()
-    offline = offline_features(data)
-    train_start, train_end, test_start, test_end = default_windows(offline.frame)
-    train_model(data, train_start, train_end, tmp_path / "b", offline=offline)
-    report = evaluate_file(tmp_path / "b", data, test_start, test_end, offline=offline)
+    features = build_features(data)
+    train_start, train_end, test_start, test_end = default_windows(features.frame)
+    train_model(features, train_start, train_end, tmp_path / "b")
+    report = evaluate(tmp_path / "b", features, test_start, test_end).metrics
     ap = {name: m["average_precision"] for name, m in report["models"].items()}
     assert ap["model"] > ap["baseline_logistic_regression"]
     assert ap["model"] > ap["baseline_xgboost_raw_fields"]

@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 from fraudscore import EventValidationError, Scorer, Transaction, load_bundle
 from fraudscore._kinds import LOGIN, TRANSACTION, EventKind
-from fraudscore._offline import build_features
+from fraudscore._offline import fold_history
 from fraudscore._pipeline import replay
 
 from .conftest import capture_features
@@ -111,7 +111,7 @@ def both_paths(
     kind: EventKind, bundle: Path, frame: pd.DataFrame
 ) -> tuple[pd.DataFrame, np.ndarray]:
     """(offline frame, online feature rows in the same order) for one stream."""
-    offline = build_features(kind, kind.prepare(frame)).frame
+    offline = fold_history(kind, kind.prepare(frame)).frame
     scorer = Scorer(load_bundle(bundle), MemorySource(kind.views))
     captured = capture_features(scorer)
     start = offline["timestamp"].min().to_pydatetime()
@@ -214,13 +214,13 @@ def test_day_and_hour_are_utc_in_any_time_zone(
                 }
             ]
         )
-        row = build_features(TRANSACTION, TRANSACTION.prepare(frame)).frame
+        row = fold_history(TRANSACTION, TRANSACTION.prepare(frame)).frame
         captured.append(row[list(TRANSACTION.features)].to_numpy()[0])
     for row in captured:
         assert row[TRANSACTION.features.index("hour_of_day")] == pytest.approx(hour, abs=1e-9)
         assert row[TRANSACTION.features.index("is_weekend")] == weekend
     tokyo = instant.astimezone(timezone(timedelta(hours=9)))
-    login = build_features(LOGIN, LOGIN.prepare(_login_frame(tokyo))).frame
+    login = fold_history(LOGIN, LOGIN.prepare(_login_frame(tokyo))).frame
     assert login["hour_of_day"].iloc[0] == pytest.approx(hour, abs=1e-9)
 
 

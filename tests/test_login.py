@@ -17,7 +17,7 @@ from fraudscore._feast import open_store
 from fraudscore._frames import prepare_logins
 from fraudscore._kinds import LOGIN
 from fraudscore._login import FEATURES, VIEWS, browser_of, os_of
-from fraudscore._offline import OfflineFeatures, build_features
+from fraudscore._offline import OfflineFeatures, fold_history
 from fraudscore._pipeline import replay, to_events
 
 from .conftest import LOGIN_CUTOFF, capture_features
@@ -132,7 +132,7 @@ def test_truncating_the_future_changes_no_login_row(
     rng = np.random.default_rng(2)
     for i in rng.choice(np.arange(len(f) // 2, len(f)), 4, replace=False):
         past = login_sim.set_index("login_id").loc[f["login_id"].iloc[: i + 1]].reset_index()
-        truncated = build_features(LOGIN, prepare_logins(past)).frame
+        truncated = fold_history(LOGIN, prepare_logins(past)).frame
         np.testing.assert_allclose(
             truncated[list(FEATURES)].to_numpy()[-1], f[list(FEATURES)].to_numpy()[i], rtol=1e-12
         )
@@ -298,16 +298,16 @@ def test_freeman_prefers_the_users_usual_place() -> None:
 
 def test_model_beats_freeman_on_default_login_data(tmp_path: Path) -> None:
     """On the default simulated logins the model's average precision beats the Freeman baseline."""
-    from fraudscore._evaluate import default_windows
-    from fraudscore._pipeline import evaluate_file, offline_features, train_model
-    from fraudscore._simulate_logins import simulate_logins
+    from fraudscore import build_features, default_windows, evaluate, simulate_logins, train_model
 
     data = simulate_logins()
-    offline = offline_features(data, LOGIN)
-    a, b, c, d = default_windows(offline.frame, train_days=28)
-    train_model(data, a, b, tmp_path / "b", LOGIN, offline=offline)
-    report = evaluate_file(tmp_path / "b", data, c, d, offline=offline)
-    models = report["models"]
+    features = build_features(data, "login")
+    a, b, c, d = default_windows(features.frame, train_days=28)
+    train_model(features, a, b, tmp_path / "b")
+    result = evaluate(tmp_path / "b", features, c, d)
+    assert result.scores["is_ato"].sum() == result.metrics["test_takeovers"] > 0
+    assert result.scores["login_id"].is_unique
+    models = result.metrics["models"]
     assert set(models["model"]) == {
         "average_precision",
         "roc_auc",

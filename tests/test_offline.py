@@ -8,7 +8,7 @@ import pytest
 
 from fraudscore._frames import prepare_transactions
 from fraudscore._kinds import TRANSACTION
-from fraudscore._offline import OfflineFeatures, build_features
+from fraudscore._offline import OfflineFeatures, fold_history
 from fraudscore._transaction import FEATURES
 
 
@@ -60,7 +60,7 @@ def test_truncating_the_future_changes_no_training_row(
         # Labels not yet known at t_i become "not fraud": the row must not depend on them.
         unknown = past["label_time"] > t_i
         past.loc[unknown, "is_fraud"] = 0
-        truncated = build_features(TRANSACTION, prepare_transactions(past)).frame
+        truncated = fold_history(TRANSACTION, prepare_transactions(past)).frame
         mine = truncated[truncated["transaction_id"] == frame["transaction_id"].iloc[i]]
         np.testing.assert_allclose(
             mine[list(FEATURES)].to_numpy()[0], frame[list(FEATURES)].to_numpy()[i], rtol=1e-12
@@ -85,10 +85,10 @@ def test_label_at_the_same_instant_counts_but_a_later_one_does_not() -> None:
             ],
         }
     )
-    frame = build_features(TRANSACTION, prepare_transactions(df)).frame.set_index("transaction_id")
+    frame = fold_history(TRANSACTION, prepare_transactions(df)).frame.set_index("transaction_id")
     assert frame.loc["b", "term_fraud_7d"] == pytest.approx(1.0)
     df.loc[0, "label_time"] = ts + pd.Timedelta(days=2, seconds=1)
-    frame = build_features(TRANSACTION, prepare_transactions(df)).frame.set_index("transaction_id")
+    frame = fold_history(TRANSACTION, prepare_transactions(df)).frame.set_index("transaction_id")
     assert frame.loc["b", "term_fraud_7d"] == 0.0
     assert frame.loc["c", "term_fraud_7d"] == pytest.approx(np.exp(-(86399.0) / (7 * 86400.0)))
 
@@ -103,9 +103,9 @@ def test_entity_by_entity_fold_equals_rank_fold(
 
     prepared = prepare_logins(login_sim)
     monkeypatch.setattr(offline, "_HEAVY", 10**9)  # every entity folded by rank
-    by_rank = offline.build_features(LOGIN, prepared)
+    by_rank = offline.fold_history(LOGIN, prepared)
     monkeypatch.setattr(offline, "_HEAVY", 0)  # every entity folded alone
-    alone = offline.build_features(LOGIN, prepared)
+    alone = offline.fold_history(LOGIN, prepared)
     cols = list(LOGIN.features)
     np.testing.assert_allclose(
         alone.frame[cols].to_numpy(), by_rank.frame[cols].to_numpy(), rtol=1e-10
