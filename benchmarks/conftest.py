@@ -20,13 +20,13 @@ import pytest
 import xgboost as xgb
 
 from fraudscore import Scorer
-from fraudscore._evaluate import default_windows
 from fraudscore._feast import open_store
 from fraudscore._kinds import LOGIN, TRANSACTION, EventKind
-from fraudscore._pipeline import build_features, build_store, to_events, train_model
-from fraudscore._simulate import TransactionSimConfig, simulate_transactions
-from fraudscore._simulate_logins import LoginSimConfig, simulate_logins
+from fraudscore._sim.logins import LoginSimConfig, simulate_logins
+from fraudscore._sim.transactions import TransactionSimConfig, simulate_transactions
 from fraudscore._state import PY
+from fraudscore._training.evaluate import default_windows
+from fraudscore._training.pipeline import build_features, build_store, to_events, train_model
 
 REPO_TEMPLATE = Path(__file__).resolve().parents[1] / "feature_repo"
 CONFIG = TransactionSimConfig(n_customers=2_000, n_terminals=4_000, n_days=60, seed=11)

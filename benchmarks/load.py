@@ -33,7 +33,7 @@ import pandas as pd
 from fraudscore import FeastSource, Scorer
 from fraudscore._feast import open_store
 from fraudscore._kinds import LOGIN, TRANSACTION, EventKind
-from fraudscore._pipeline import build_features, to_events
+from fraudscore._training.pipeline import build_features, to_events
 
 HOT_IP = "203.0.113.66"
 
@@ -198,9 +198,9 @@ def main() -> None:  # pragma: no cover - a manual tool; tests/test_load.py driv
     import tempfile
 
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-    from fraudscore._pipeline import train_model
-    from fraudscore._simulate import simulate_transactions
-    from fraudscore._simulate_logins import simulate_logins
+    from fraudscore._sim.logins import simulate_logins
+    from fraudscore._sim.transactions import simulate_transactions
+    from fraudscore._training.pipeline import train_model
     from tests.conftest import CUTOFF, LOGIN_CUTOFF, LOGIN_SMALL, LOGIN_TRAIN, SMALL, TRAIN, built
 
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])

@@ -1,12 +1,13 @@
 """Feast objects for fraudscore: entities, state feature views and model feature services.
 
-Each feature view holds one kind of entity state (see ``fraudscore._transaction``); its schema is
-generated from the state definition so that Feast, the offline pipeline and the scorer agree.
+Each feature view holds one kind of entity state (see ``fraudscore._kinds.transaction``); its
+schema is generated from the state definition so that Feast, the offline pipeline and the scorer
+agree.
 The parquet sources under ``data/`` are written by ``fraudscore build-features`` / ``demo``.
 """
 
 from fraudscore._feast import entity, feature_service, state_view
-from fraudscore._transaction import CUSTOMER, CUSTOMER_TERMINAL, FEATURE_SERVICE, TERMINAL
+from fraudscore._kinds.transaction import CUSTOMER, CUSTOMER_TERMINAL, FEATURE_SERVICE, TERMINAL
 
 customer = entity("customer", "customer_id", "A card (or the customer holding it).")
 terminal = entity("terminal", "terminal_id", "A payment terminal or merchant.")
@@ -20,7 +21,7 @@ transaction_model_v1 = feature_service(
 )
 
 # Logins (account takeover).
-from fraudscore._login import (  # noqa: E402
+from fraudscore._kinds.login import (  # noqa: E402
     COUNTRY,
     IP,
     IP_USER,
@@ -31,7 +32,7 @@ from fraudscore._login import (  # noqa: E402
     USER_COUNTRY,
     USER_DEVICE,
 )
-from fraudscore._login import FEATURE_SERVICE as LOGIN_SERVICE  # noqa: E402
+from fraudscore._kinds.login import FEATURE_SERVICE as LOGIN_SERVICE  # noqa: E402
 
 user = entity("user", "user_id", "An account.")
 device = entity("device", "device_key", "A device id ('-' when the client sent none).")

@@ -8,7 +8,6 @@ a :class:`Columns` mapping) -> :func:`train_model` -> :func:`evaluate` -> :func:
 :func:`build_store` loads the Feast store that :meth:`Scorer.open` serves from.
 """
 
-from fraudscore._bundle import Bundle, Thresholds, load_bundle
 from fraudscore._columns import Columns
 from fraudscore._errors import (
     BadRowsError,
@@ -19,17 +18,24 @@ from fraudscore._errors import (
     ModelError,
     TrainingError,
 )
-from fraudscore._evaluate import Evaluation, default_windows, evaluate
 from fraudscore._events import Label, Login, Transaction
-from fraudscore._offline import OfflineFeatures
+from fraudscore._model.bundle import Bundle, Thresholds, load_bundle
 from fraudscore._online import FeastSource, FeatureSource, RedisSource, SqliteSource, open_source
-from fraudscore._pipeline import build_features, build_store, read_events, score_frame, train_model
-from fraudscore._reasons import Reason
-from fraudscore._report import write_report
-from fraudscore._scorer import Scorer, ScoreResult
-from fraudscore._simulate import TransactionSimConfig, simulate_transactions
-from fraudscore._simulate_logins import LoginSimConfig, simulate_logins
-from fraudscore._train import TrainConfig, TrainedModel
+from fraudscore._serving.reasons import Reason
+from fraudscore._serving.scorer import Scorer, ScoreResult
+from fraudscore._sim.logins import LoginSimConfig, simulate_logins
+from fraudscore._sim.transactions import TransactionSimConfig, simulate_transactions
+from fraudscore._training.evaluate import Evaluation, default_windows, evaluate
+from fraudscore._training.offline import OfflineFeatures
+from fraudscore._training.pipeline import (
+    build_features,
+    build_store,
+    read_events,
+    score_frame,
+    train_model,
+)
+from fraudscore._training.report import write_report
+from fraudscore._training.train import TrainConfig, TrainedModel
 
 __all__ = [
     "BadRowsError",

@@ -90,7 +90,7 @@ def _features(
     data: str, kind: str, columns_spec: str | None, timezone: str, drop_bad_rows: bool
 ) -> Any:
     from fraudscore._columns import Columns
-    from fraudscore._pipeline import build_features, read_events
+    from fraudscore._training.pipeline import build_features, read_events
 
     columns = None
     if columns_spec or timezone != "UTC":
@@ -113,7 +113,7 @@ def _simulate(
     kind: str, size: int | None, terminals: int | None, days: int | None, seed: int, start: str
 ) -> Any:
     if kind == "login":
-        from fraudscore._simulate_logins import LoginSimConfig, simulate_logins
+        from fraudscore._sim.logins import LoginSimConfig, simulate_logins
 
         base = LoginSimConfig()
         return simulate_logins(
@@ -121,7 +121,7 @@ def _simulate(
                 n_users=size or base.n_users, n_days=days or base.n_days, seed=seed, start=start
             )
         )
-    from fraudscore._simulate import TransactionSimConfig, simulate_transactions
+    from fraudscore._sim.transactions import TransactionSimConfig, simulate_transactions
 
     tbase = TransactionSimConfig()
     return simulate_transactions(
@@ -231,7 +231,7 @@ def train(
     drop_bad_rows: bool,
 ) -> None:
     """Train on [train-start, train-end] (inclusive days) and write an ONNX bundle."""
-    from fraudscore._pipeline import train_model
+    from fraudscore._training.pipeline import train_model
 
     def go() -> Any:
         with step("building features from the whole history"):
@@ -268,8 +268,8 @@ def _evaluations(
     drop_bad_rows: bool,
 ) -> list[Any]:
     """Each bundle evaluated on the same test days of the same features."""
-    from fraudscore._bundle import load_bundle
-    from fraudscore._evaluate import evaluate
+    from fraudscore._model.bundle import load_bundle
+    from fraudscore._training.evaluate import evaluate
 
     loaded = [load_bundle(b) for b in bundles]
     kinds = {b.kind for b in loaded}
@@ -355,7 +355,7 @@ def report(
     drop_bad_rows: bool,
 ) -> None:
     """A self-contained HTML report of one bundle, or two side by side, on the test days."""
-    from fraudscore._report import write_report
+    from fraudscore._training.report import write_report
 
     if len(bundles) > 2:
         raise click.UsageError("give one bundle, or two (champion and challenger)")
@@ -399,8 +399,8 @@ def score(
     bundle: str, repo: str, data: str | None, event_json: str | None, limit: int, as_json: bool
 ) -> None:
     """Score events (from --data or --event) against the online store. Writes nothing."""
-    from fraudscore._pipeline import read_events, to_events
-    from fraudscore._scorer import Scorer
+    from fraudscore._serving.scorer import Scorer
+    from fraudscore._training.pipeline import read_events, to_events
 
     def go() -> None:
         scorer = Scorer.open(bundle, repo)
@@ -528,9 +528,9 @@ def demo(
 def run_demo(kind_name: str, work: Path, repo: Path, data: Any, show: int) -> None:
     import pandas as pd
 
-    from fraudscore._evaluate import default_windows, evaluate
-    from fraudscore._pipeline import build_features, build_store, replay, train_model
-    from fraudscore._scorer import Scorer
+    from fraudscore._serving.scorer import Scorer
+    from fraudscore._training.evaluate import default_windows, evaluate
+    from fraudscore._training.pipeline import build_features, build_store, replay, train_model
 
     kind = _kind(kind_name)
     out.rule(f"[bold]{kind_name}s")

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from fraudscore import BundleError, load_bundle
-from fraudscore._bundle import SCHEMA_VERSION
+from fraudscore._model.bundle import SCHEMA_VERSION
 
 
 @pytest.fixture

@@ -19,7 +19,7 @@ from fraudscore import (
     train_model,
 )
 from fraudscore._cli import main
-from fraudscore._transaction import FEATURES
+from fraudscore._kinds.transaction import FEATURES
 
 from .conftest import TRAIN
 

@@ -20,8 +20,8 @@ from fraudscore import (
     simulate_transactions,
     train_model,
 )
-from fraudscore._evaluate import card_precision_at_k, recall_at_fpr, select_test_rows
-from fraudscore._pipeline import replay
+from fraudscore._training.evaluate import card_precision_at_k, recall_at_fpr, select_test_rows
+from fraudscore._training.pipeline import replay
 from tests.conftest import CUTOFF, TRAIN
 
 
@@ -128,8 +128,8 @@ def test_evaluation_metrics_and_scores_belong_to_their_models(
     with sklearn from the per-event scores, and differ from each baseline's."""
     from sklearn.metrics import average_precision_score, roc_auc_score
 
-    from fraudscore._model import OnnxModel
-    from fraudscore._transaction import FEATURES
+    from fraudscore._kinds.transaction import FEATURES
+    from fraudscore._model.runtime import OnnxModel
 
     bundle = load_bundle(bundle_dir)
     result = evaluate(bundle, offline, date(2018, 5, 3), date(2018, 5, 9))

@@ -12,9 +12,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from fraudscore._export import export_onnx
-from fraudscore._model import OnnxModel
-from fraudscore._train import TrainConfig, fit_xgb
+from fraudscore._model.export import export_onnx
+from fraudscore._model.runtime import OnnxModel
+from fraudscore._training.train import TrainConfig, fit_xgb
 
 N_FEATURES = 6
 

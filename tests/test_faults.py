@@ -16,9 +16,9 @@ import pytest
 
 from fraudscore import EventValidationError, FeatureStoreError, Scorer, Transaction
 from fraudscore._kinds import TRANSACTION
-from fraudscore._offline import OfflineFeatures
-from fraudscore._pipeline import to_events
-from fraudscore._scorer import STORE_UNAVAILABLE
+from fraudscore._serving.scorer import STORE_UNAVAILABLE
+from fraudscore._training.offline import OfflineFeatures
+from fraudscore._training.pipeline import to_events
 
 from .conftest import CUTOFF, REQUIRE_REDIS, built
 

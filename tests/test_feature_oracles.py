@@ -19,8 +19,8 @@ from hypothesis import strategies as st
 
 from fraudscore import EventValidationError, Scorer, Transaction, load_bundle
 from fraudscore._kinds import LOGIN, TRANSACTION, EventKind
-from fraudscore._offline import fold_history
-from fraudscore._pipeline import replay
+from fraudscore._training.offline import fold_history
+from fraudscore._training.pipeline import replay
 
 from .conftest import capture_features
 from .memory import MemorySource

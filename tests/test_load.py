@@ -17,7 +17,7 @@ from benchmarks.load import (
     transaction_stream,
 )
 from fraudscore._kinds import LOGIN, TRANSACTION
-from fraudscore._offline import OfflineFeatures
+from fraudscore._training.offline import OfflineFeatures
 
 from .conftest import CUTOFF, LOGIN_CUTOFF, store_params
 

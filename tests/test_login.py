@@ -16,9 +16,9 @@ from fraudscore import EventValidationError, FeastSource, Label, Login, Scorer, 
 from fraudscore._feast import open_store
 from fraudscore._frames import prepare_logins
 from fraudscore._kinds import LOGIN
-from fraudscore._login import FEATURES, VIEWS, browser_of, os_of
-from fraudscore._offline import OfflineFeatures, fold_history
-from fraudscore._pipeline import replay, to_events
+from fraudscore._kinds.login import FEATURES, VIEWS, browser_of, os_of
+from fraudscore._training.offline import OfflineFeatures, fold_history
+from fraudscore._training.pipeline import replay, to_events
 
 from .conftest import LOGIN_CUTOFF, capture_features
 
@@ -234,7 +234,7 @@ def test_record_of_a_failed_login_moves_failure_counts(
 
 def test_freeman_prefers_the_users_usual_place() -> None:
     """The Freeman score of a login from the user's usual IP is lower than from a new country."""
-    from fraudscore._freeman import freeman_scores
+    from fraudscore._training.freeman import freeman_scores
 
     ts = pd.Timestamp("2018-04-01", tz="UTC")
     rows = [

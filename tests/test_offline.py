@@ -8,8 +8,8 @@ import pytest
 
 from fraudscore._frames import prepare_transactions
 from fraudscore._kinds import TRANSACTION
-from fraudscore._offline import OfflineFeatures, fold_history
-from fraudscore._transaction import FEATURES
+from fraudscore._kinds.transaction import FEATURES
+from fraudscore._training.offline import OfflineFeatures, fold_history
 
 
 def test_frame_has_one_row_per_transaction_in_time_order(
@@ -97,7 +97,7 @@ def test_entity_by_entity_fold_equals_rank_fold(
     login_sim: pd.DataFrame, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Folding every entity alone on floats gives the rank-by-rank array fold's features."""
-    import fraudscore._offline as offline
+    import fraudscore._training.offline as offline
     from fraudscore._frames import prepare_logins
     from fraudscore._kinds import LOGIN
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from fraudscore import BundleError
-from fraudscore._reasons import ReasonCatalogue
+from fraudscore._serving.reasons import ReasonCatalogue
 
 CAT = {
     "version": "t/1",

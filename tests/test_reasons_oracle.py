@@ -16,9 +16,9 @@ import xgboost as xgb
 
 from fraudscore import Scorer, Transaction
 from fraudscore._kinds import LOGIN, TRANSACTION, EventKind
-from fraudscore._offline import OfflineFeatures
-from fraudscore._pipeline import to_events
-from fraudscore._train import TrainedModel
+from fraudscore._training.offline import OfflineFeatures
+from fraudscore._training.pipeline import to_events
+from fraudscore._training.train import TrainedModel
 
 from .conftest import CUTOFF, LOGIN_CUTOFF, capture_features
 

@@ -13,9 +13,9 @@ import pytest
 from fraudscore import FeastSource, FeatureStoreError, RedisSource, Scorer, open_source
 from fraudscore._feast import open_store
 from fraudscore._kinds import LOGIN, TRANSACTION
-from fraudscore._offline import OfflineFeatures
 from fraudscore._online.redis import _pack
-from fraudscore._pipeline import replay
+from fraudscore._training.offline import OfflineFeatures
+from fraudscore._training.pipeline import replay
 
 from .conftest import (
     CUTOFF,
@@ -149,7 +149,7 @@ def test_redis_ttl_is_enforced_like_sqlite(
     from dataclasses import replace
     from datetime import timedelta
 
-    from fraudscore._pipeline import to_events
+    from fraudscore._training.pipeline import to_events
 
     scorer = Scorer.open(bundle_dir, built_on("transaction", store))
     tx = to_events(offline.frame[offline.frame["timestamp"] >= CUTOFF].head(1), TRANSACTION)[0]

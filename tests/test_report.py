@@ -22,7 +22,7 @@ from fraudscore import (
     train_model,
     write_report,
 )
-from fraudscore._report import SECTIONS
+from fraudscore._training.report import SECTIONS
 
 from .conftest import LOGIN_TRAIN, TRAIN
 

@@ -20,9 +20,9 @@ from fraudscore import (
     Thresholds,
     Transaction,
 )
-from fraudscore._offline import OfflineFeatures
-from fraudscore._pipeline import replay, to_events
-from fraudscore._transaction import FEATURES
+from fraudscore._kinds.transaction import FEATURES
+from fraudscore._training.offline import OfflineFeatures
+from fraudscore._training.pipeline import replay, to_events
 
 from .conftest import CUTOFF, capture_features
 

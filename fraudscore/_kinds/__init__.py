@@ -13,10 +13,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from fraudscore import _login, _transaction
 from fraudscore._errors import BundleError
 from fraudscore._events import Login, Transaction
 from fraudscore._frames import prepare_logins, prepare_transactions
+from fraudscore._kinds import login as _login
+from fraudscore._kinds import transaction as _transaction
 from fraudscore._state import StateView
 
 if TYPE_CHECKING:

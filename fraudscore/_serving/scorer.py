@@ -13,13 +13,13 @@ from typing import Any
 
 import numpy as np
 
-from fraudscore._bundle import Bundle, Thresholds, load_bundle
 from fraudscore._errors import EventValidationError, FeatureStoreError
 from fraudscore._events import Label
 from fraudscore._kinds import EventKind, kind_spec
-from fraudscore._model import OnnxModel
+from fraudscore._model.bundle import Bundle, Thresholds, load_bundle
+from fraudscore._model.runtime import OnnxModel
 from fraudscore._online import FeatureSource, Key, open_source
-from fraudscore._reasons import MAX_REASONS, Reason, ReasonCatalogue, TemplateValues
+from fraudscore._serving.reasons import MAX_REASONS, Reason, ReasonCatalogue, TemplateValues
 from fraudscore._state import PY
 
 __all__ = ["STORE_UNAVAILABLE", "ScoreResult", "Scorer"]

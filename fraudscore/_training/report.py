@@ -25,8 +25,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from fraudscore._errors import TrainingError
-from fraudscore._evaluate import Evaluation
 from fraudscore._kinds import LOGIN, kind_spec
+from fraudscore._training.evaluate import Evaluation
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes

@@ -13,21 +13,21 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
-from fraudscore._bundle import Bundle, load_bundle
 from fraudscore._columns import Columns
 from fraudscore._errors import EventValidationError
 from fraudscore._events import Label, Login, Transaction
 from fraudscore._feast import apply_repo, materialize_repo, write_sources
 from fraudscore._frames import BadRows
 from fraudscore._kinds import LOGIN, TRANSACTION, EventKind, kind_spec
-from fraudscore._model import OnnxModel
-from fraudscore._offline import OfflineFeatures, fold_history
-from fraudscore._train import TrainConfig, TrainedModel, train
+from fraudscore._model.bundle import Bundle, load_bundle
+from fraudscore._model.runtime import OnnxModel
+from fraudscore._training.offline import OfflineFeatures, fold_history
+from fraudscore._training.train import TrainConfig, TrainedModel, train
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from fraudscore._scorer import Scorer, ScoreResult
+    from fraudscore._serving.scorer import Scorer, ScoreResult
 
 __all__ = [
     "build_features",

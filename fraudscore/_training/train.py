@@ -15,10 +15,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from fraudscore._bundle import Bundle, Thresholds, save_bundle
 from fraudscore._errors import TrainingError
-from fraudscore._export import export_onnx
 from fraudscore._kinds import EventKind
+from fraudscore._model.bundle import Bundle, Thresholds, save_bundle
+from fraudscore._model.export import export_onnx
 
 if TYPE_CHECKING:
     import pandas as pd

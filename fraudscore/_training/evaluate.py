@@ -34,17 +34,17 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
-from fraudscore._bundle import Bundle, load_bundle
 from fraudscore._errors import TrainingError
 from fraudscore._kinds import LOGIN, EventKind, kind_spec
-from fraudscore._model import OnnxModel
-from fraudscore._reasons import ReasonCatalogue
-from fraudscore._train import TrainConfig, day_mask, fit_xgb, split_window
+from fraudscore._model.bundle import Bundle, load_bundle
+from fraudscore._model.runtime import OnnxModel
+from fraudscore._serving.reasons import ReasonCatalogue
+from fraudscore._training.train import TrainConfig, day_mask, fit_xgb, split_window
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from fraudscore._offline import OfflineFeatures
+    from fraudscore._training.offline import OfflineFeatures
 
 __all__ = [
     "Evaluation",
@@ -172,7 +172,7 @@ def evaluate(
 
     ``features`` come from :func:`fraudscore.build_features` on a history that covers the
     bundle's training window and the test window. ``known_compromised`` picks the rule for
-    transactions (see :mod:`fraudscore._evaluate`); logins ignore it.
+    transactions (see :mod:`fraudscore._training.evaluate`); logins ignore it.
     """
     loaded = bundle if isinstance(bundle, Bundle) else load_bundle(bundle)
     kind = kind_spec(loaded.kind)
@@ -231,7 +231,7 @@ def _counts(kind: EventKind, test: pd.DataFrame) -> dict[str, int]:
 
 
 def _raw_fields() -> tuple[str, ...]:
-    from fraudscore._transaction import RAW_FEATURES
+    from fraudscore._kinds.transaction import RAW_FEATURES
 
     return RAW_FEATURES
 
@@ -314,7 +314,7 @@ def _logins(
     average precision, ROC AUC and takeover recall when challenging the riskiest 1% and 5%."""
     from sklearn.metrics import average_precision_score, roc_auc_score
 
-    from fraudscore._freeman import freeman_scores
+    from fraudscore._training.freeman import freeman_scores
 
     scored = LOGIN.scored(frame) & day_mask(frame["timestamp"], start, end)
     test = frame[scored]

@@ -1,0 +1,1 @@
+"""Serving: the scorer (event -> state -> features -> graph -> result) and reason codes."""

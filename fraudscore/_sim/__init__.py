@@ -1,0 +1,1 @@
+"""Simulators: labelled card transactions and logins, seeded, in canonical columns."""

@@ -1,0 +1,1 @@
+"""Training: the offline fold, training, evaluation, the report, and the workflow that ties them."""
