@@ -16,7 +16,7 @@ customer_state = state_view(CUSTOMER, [customer])
 terminal_state = state_view(TERMINAL, [terminal])
 customer_terminal_state = state_view(CUSTOMER_TERMINAL, [customer, terminal])
 
-transaction_model_v1 = feature_service(
+transaction_model_v2 = feature_service(
     FEATURE_SERVICE, [customer_state, terminal_state, customer_terminal_state]
 )
 

@@ -23,6 +23,7 @@ from fraudscore._model.bundle import Bundle, Thresholds, load_bundle
 from fraudscore._online import FeastSource, FeatureSource, RedisSource, SqliteSource, open_source
 from fraudscore._serving.reasons import Reason
 from fraudscore._serving.scorer import Scorer, ScoreResult
+from fraudscore._sim.handbook import HANDBOOK_WINDOWS, HandbookSimConfig, simulate_handbook
 from fraudscore._sim.logins import LoginSimConfig, simulate_logins
 from fraudscore._sim.transactions import TransactionSimConfig, simulate_transactions
 from fraudscore._training.evaluate import Evaluation, default_windows, evaluate
@@ -38,6 +39,7 @@ from fraudscore._training.report import write_report
 from fraudscore._training.train import TrainConfig, TrainedModel
 
 __all__ = [
+    "HANDBOOK_WINDOWS",
     "BadRowsError",
     "Bundle",
     "BundleError",
@@ -48,6 +50,7 @@ __all__ = [
     "FeatureSource",
     "FeatureStoreError",
     "FraudscoreError",
+    "HandbookSimConfig",
     "Label",
     "Login",
     "LoginSimConfig",
@@ -72,6 +75,7 @@ __all__ = [
     "open_source",
     "read_events",
     "score_frame",
+    "simulate_handbook",
     "simulate_logins",
     "simulate_transactions",
     "train_model",

@@ -110,8 +110,29 @@ def _kind(name: str) -> Any:
 
 
 def _simulate(
-    kind: str, size: int | None, terminals: int | None, days: int | None, seed: int, start: str
+    kind: str,
+    size: int | None,
+    terminals: int | None,
+    days: int | None,
+    seed: int,
+    start: str,
+    generator: str = "fraudscore",
 ) -> Any:
+    if generator == "handbook":
+        if kind != "transaction":
+            raise click.UsageError("the handbook generator makes transactions only")
+        from fraudscore._sim.handbook import HandbookSimConfig, simulate_handbook
+
+        hb = HandbookSimConfig()
+        return simulate_handbook(
+            HandbookSimConfig(
+                n_customers=size or hb.n_customers,
+                n_terminals=terminals or hb.n_terminals,
+                n_days=days or hb.n_days,
+                seed=seed,
+                start=start,
+            )
+        )
     if kind == "login":
         from fraudscore._sim.logins import LoginSimConfig, simulate_logins
 
@@ -149,6 +170,14 @@ def _simulate(
 @click.option("--days", type=int, help="Days of history. [100 transactions, 60 logins]")
 @click.option("--seed", default=7, show_default=True)
 @click.option("--start", default="2018-04-01", show_default=True)
+@click.option(
+    "--generator",
+    type=click.Choice(["fraudscore", "handbook"]),
+    default="fraudscore",
+    show_default=True,
+    help="fraudscore's simulators, or the fraud-detection handbook's transaction generator "
+    "(5,000 cards, 10,000 terminals, 183 days by default).",
+)
 def simulate(
     out_path: str,
     kind: str,
@@ -157,10 +186,11 @@ def simulate(
     days: int | None,
     seed: int,
     start: str,
+    generator: str,
 ) -> None:
     """Simulate labelled events (canonical columns) into a parquet file."""
-    with step(f"simulating {kind}s"):
-        df = _simulate(kind, size, terminals, days, seed, start)
+    with step(f"simulating {kind}s ({generator})"):
+        df = _run(lambda: _simulate(kind, size, terminals, days, seed, start, generator))
         Path(out_path).parent.mkdir(parents=True, exist_ok=True)
         df.to_parquet(out_path, index=False)
     label = _kind(kind).label
@@ -220,6 +250,23 @@ def materialize(repo: str, start_s: str, end_s: str | None) -> None:
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False))
 @KIND
 @data_options
+@click.option(
+    "--select",
+    is_flag=True,
+    help="Choose depth, learning rate, trees, min_child_weight and scale_pos_weight by "
+    "prequential validation on the history before the window (32 settings x 4 folds).",
+)
+@click.option(
+    "--grid",
+    "grid_json",
+    help="With --select, the settings to try as JSON, e.g. '{\"max_depth\": [3, 5]}' "
+    "(every combination; default: the 32 of SELECTION_GRID).",
+)
+@click.option(
+    "--no-refit",
+    is_flag=True,
+    help="Export the early-stopped model instead of refitting it on the whole window.",
+)
 def train(
     data: str,
     train_start: date,
@@ -229,21 +276,46 @@ def train(
     columns_spec: str | None,
     timezone: str,
     drop_bad_rows: bool,
+    select: bool,
+    grid_json: str | None,
+    no_refit: bool,
 ) -> None:
     """Train on [train-start, train-end] (inclusive days) and write an ONNX bundle."""
     from fraudscore._training.pipeline import train_model
+    from fraudscore._training.train import SELECTION_GRID, TrainConfig
+
+    grid = dict(SELECTION_GRID)
+    if grid_json:
+        try:
+            given = json.loads(grid_json)
+            if not isinstance(given, dict) or not set(given) <= set(SELECTION_GRID):
+                raise ValueError
+            grid = {k: tuple(v) for k, v in given.items()}
+        except (ValueError, TypeError):
+            raise click.BadParameter(
+                f"{grid_json!r} is not a JSON object of lists over {sorted(SELECTION_GRID)}",
+                param_hint="--grid",
+            ) from None
 
     def go() -> Any:
         with step("building features from the whole history"):
             features = _features(data, kind, columns_spec, timezone, drop_bad_rows)
-        with step("training XGBoost and exporting ONNX"):
-            return train_model(features, train_start, train_end, out_dir)
+        what = "selecting settings, training" if select else "training"
+        with step(f"{what} XGBoost and exporting ONNX"):
+            config = TrainConfig(select=select, grid=grid, refit=not no_refit)
+            return train_model(features, train_start, train_end, out_dir, config)
 
     trained = _run(go)
     m = trained.bundle.manifest
     console.print(f"bundle {m['model_version']} -> {out_dir}")
     console.print(f"validation: {json.dumps(m['metrics'])}")
     console.print(f"thresholds: {json.dumps(m['thresholds'])}")
+    if m.get("selection"):
+        chosen = m["selection"]
+        console.print(
+            f"selected: {json.dumps(chosen['chosen'])} "
+            f"(prequential AP {chosen['chosen_average_precision']:.3f})"
+        )
 
 
 KNOWN = click.option(

@@ -70,6 +70,23 @@ def transaction_features(events: Sequence[dict[str, Any]]) -> list[dict[str, flo
             mean = ratio(decayed(t, ct, tau, amounts), decayed(t, ct, tau))
             return mean if math.isnan(mean) else max(mean, 1.0)
 
+        def z_score(tau: float) -> float:
+            """Standard deviations from the card's decayed mean amount: the decayed variance is
+            E[a^2] - E[a]^2 of the same weights, and the deviation counts as at least 1."""
+            n = decayed(t, ct, tau)
+            if n <= 0:
+                return NAN
+            mean = decayed(t, ct, tau, amounts) / n
+            var = max(decayed(t, ct, tau, [a * a for a in amounts]) / n - mean * mean, 0.0)
+            return (e["amount"] - mean) / max(math.sqrt(var), 1.0)
+
+        def spend_spike() -> float:
+            """(decayed 1-day spend + this amount) / max(decayed 30-day spend / 30, 1)."""
+            if not ct:
+                return NAN
+            usual = decayed(t, ct, 30 * D, amounts) / 30.0
+            return (decayed(t, ct, D, amounts) + e["amount"]) / max(usual, 1.0)
+
         term_fraud_30d = decayed(t, term_labels, 30 * D)
         out.append(
             {
@@ -95,6 +112,9 @@ def transaction_features(events: Sequence[dict[str, Any]]) -> list[dict[str, flo
                 "term_fraud_rate_30d": term_fraud_30d / (decayed(t, kt, 30 * D) + 1.0),
                 "ct_n_30d": decayed(t, pt, 30 * D),
                 "ct_secs_since_last": t - max(pt) if pt else NAN,
+                "amt_z_7d": z_score(7 * D),
+                "amt_z_30d": z_score(30 * D),
+                "spend_spike_1d_30d": spend_spike(),
             }
         )
     return out

@@ -127,10 +127,19 @@ def test_cli_login_pipeline(tmp_path: Path) -> None:
             "2018-05-01",
             "--test-end",
             "2018-05-09",
+            "--scores-out",
+            str(tmp_path / "scores.parquet"),
             "--json",
         ).stdout
     )
     assert set(report["models"]) == {"model", "baseline_freeman"}
+    per_event = pd.read_parquet(tmp_path / "scores.parquet")
+    assert len(per_event) == report["test_successful_logins"]
+    assert {"login_id", "user_id", "is_ato", "score", "score_baseline_freeman"} <= set(per_event)
+    html = tmp_path / "report.html"
+    invoke("report", "--bundle", bundle, "--data", data, "--test-start", "2018-05-01",
+           "--test-end", "2018-05-09", "--out", str(html))  # fmt: skip
+    assert "id='challenge'" in html.read_text()
     scored = invoke(
         "score", "--bundle", bundle, "--repo", repo, "--data", data, "--limit", "3", "--json"
     )
@@ -146,3 +155,29 @@ def test_cli_login_pipeline(tmp_path: Path) -> None:
     )
     result = CliRunner().invoke(main, ["score", "--bundle", bundle, "--repo", repo, "--event", bad])
     assert result.exit_code == 2 and "'country'" in result.output
+
+
+def test_cli_handbook_generator_and_selected_training(tmp_path: Path) -> None:
+    """simulate --generator handbook, then train --select: the bundle records the choice."""
+    data = str(tmp_path / "hb.parquet")
+    invoke(
+        "simulate", "--generator", "handbook", "--out", data,
+        "--size", "300", "--terminals", "600", "--days", "60", "--seed", "3",
+    )  # fmt: skip
+    assert pd.read_parquet(data)["fraud_pattern"].nunique() == 4
+    bundle = tmp_path / "bundle"
+    out = invoke(
+        "train", "--data", data, "--train-start", "2018-05-20", "--train-end", "2018-05-26",
+        "--out", str(bundle), "--select", "--grid", '{"max_depth": [2, 4], "n_estimators": [40]}',
+    )  # fmt: skip
+    assert "selected:" in out.output
+    manifest = json.loads((bundle / "manifest.json").read_text())
+    assert [c["params"]["max_depth"] for c in manifest["selection"]["candidates"]] == [2, 4]
+    assert (
+        manifest["selection"]["chosen"]
+        == max(manifest["selection"]["candidates"], key=lambda c: c["average_precision"])["params"]
+    )
+    bad = CliRunner().invoke(
+        main, ["simulate", "--generator", "handbook", "--kind", "login", "--out", data]
+    )
+    assert bad.exit_code != 0 and "transactions only" in bad.output

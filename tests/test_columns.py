@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import date
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +17,7 @@ from fraudscore import (
     EventValidationError,
     OfflineFeatures,
     build_features,
+    evaluate,
     train_model,
 )
 from fraudscore._cli import main
@@ -115,6 +117,8 @@ def test_bad_rows_policy_reaches_the_manifest(handbook: pd.DataFrame, tmp_path: 
     assert len(features.frame) == len(handbook) - 2
     bundle = train_model(features, *TRAIN, tmp_path / "b").bundle
     assert bundle.manifest["dropped_rows"] == {"amount: a finite number >= 0": 2}
+    result = evaluate(bundle, features, date(2018, 5, 3), date(2018, 5, 9))
+    assert (result.scores["amount"] == 0).any()  # $0 authorisations are scored by the API too
 
 
 def test_handbook_layout_trains_and_evaluates_from_the_cli(

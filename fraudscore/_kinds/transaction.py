@@ -49,10 +49,13 @@ CUSTOMER = StateView(
         Accumulator("amt_1d", "tx", DAY, "amount"),
         Accumulator("amt_7d", "tx", 7 * DAY, "amount"),
         Accumulator("amt_30d", "tx", 30 * DAY, "amount"),
+        Accumulator("amt2_7d", "tx", 7 * DAY, "amount_sq"),
+        Accumulator("amt2_30d", "tx", 30 * DAY, "amount_sq"),
         Accumulator("fraud_30d", "label", 30 * DAY),
     ),
     ttl=timedelta(days=90),
-    description="Per card: decayed transaction counts and amounts, confirmed frauds.",
+    description="Per card: decayed transaction counts, amounts and their squares, confirmed "
+    "frauds.",
 )
 
 TERMINAL = StateView(
@@ -80,7 +83,7 @@ CUSTOMER_TERMINAL = StateView(
 )
 
 VIEWS: tuple[StateView, ...] = (CUSTOMER, TERMINAL, CUSTOMER_TERMINAL)
-FEATURE_SERVICE = "transaction_model_v1"
+FEATURE_SERVICE = "transaction_model_v2"
 
 FEATURES: tuple[str, ...] = (
     "amount",
@@ -103,6 +106,9 @@ FEATURES: tuple[str, ...] = (
     "term_fraud_rate_30d",
     "ct_n_30d",
     "ct_secs_since_last",
+    "amt_z_7d",
+    "amt_z_30d",
+    "spend_spike_1d_30d",
 )
 
 #: The raw event fields alone: the features of the "raw fields" evaluation baseline.
@@ -120,7 +126,7 @@ def card_not_present(channel: str | None) -> float:
 def columns(t: Array, amount: Array, channels: Sequence[str | None]) -> dict[str, Array]:
     """The event columns of many events as arrays (the offline pipeline)."""
     cnp = np.array([card_not_present(c) for c in channels], dtype=np.float64)
-    return {"t": t, "amount": amount, "cnp": cnp}
+    return {"t": t, "amount": amount, "amount_sq": amount * amount, "cnp": cnp}
 
 
 def frame_columns(frame: pd.DataFrame) -> dict[str, Array]:
@@ -155,6 +161,7 @@ def event_values(tx: Transaction) -> dict[str, float]:
     return {
         "t": tx.timestamp.timestamp(),
         "amount": float(tx.amount),
+        "amount_sq": float(tx.amount) * float(tx.amount),
         "cnp": card_not_present(tx.channel),
     }
 
@@ -202,7 +209,23 @@ def features(cols: Mapping[str, Any], reads: Mapping[str, Sequence[Any]], xp: An
         k[_K["fraud_30d"]] / (k[_K["n_30d"]] + 1.0),
         ct[_CT["n_30d"]],
         t - ct[_CT["tx_ts"]],
+        _z_score(amount, c[_C["amt_7d"]], c[_C["amt2_7d"]], c[_C["n_7d"]], xp),
+        _z_score(amount, c[_C["amt_30d"]], c[_C["amt2_30d"]], c[_C["n_30d"]], xp),
+        # Today's spend, this transaction included, against the card's usual daily spend over
+        # 30 days (at least one unit); NaN without history (div(n, n) is 1 or NaN).
+        div(
+            c[_C["amt_1d"]] + amount,
+            at_least(c[_C["amt_30d"]] / 30.0 * div(c[_C["n_30d"]], c[_C["n_30d"]]), 1.0),
+        ),
     ]
+
+
+def _z_score(amount: Any, total: Any, squares: Any, n: Any, xp: Any) -> Any:
+    """How many of the card's standard deviations ``amount`` lies above its decayed mean; the
+    deviation counts as at least one currency unit. NaN without history."""
+    mean = xp.div(total, n)
+    var = xp.at_least(xp.div(squares, n) - mean * mean, 0.0)
+    return (amount - mean) / xp.at_least(xp.sqrt(var), 1.0)
 
 
 #: Extra, human-friendly values for reason templates: name -> f(event, feature values). Each is
@@ -220,12 +243,26 @@ DISPLAY: dict[str, Callable[[Transaction, Mapping[str, Any]], Any]] = {
 #: the template is missing (no history). Templates are ``str.format`` strings over feature values
 #: and ``DISPLAY`` values.
 CATALOGUE: dict[str, Any] = {
-    "version": "transaction-reasons/1",
+    "version": "transaction-reasons/2",
     "codes": {
         "AMOUNT_UNUSUAL": {
-            "features": ["amount", "amt_ratio_1d", "amt_ratio_7d", "amt_ratio_30d"],
-            "template": "amount {amount:.2f} is {amt_ratio_30d:.1f}x this card's 30-day average",
+            "features": [
+                "amount",
+                "amt_ratio_1d",
+                "amt_ratio_7d",
+                "amt_ratio_30d",
+                "amt_z_7d",
+                "amt_z_30d",
+            ],
+            "template": "amount {amount:.2f} is {amt_ratio_30d:.1f}x this card's 30-day average "
+            "({amt_z_30d:.1f} standard deviations from it)",
             "fallback": "amount {amount:.2f} on a card with no spending history",
+        },
+        "SPENDING_SPIKE": {
+            "features": ["spend_spike_1d_30d"],
+            "template": "card's spending today is {spend_spike_1d_30d:.1f}x its usual daily "
+            "spending over 30 days",
+            "fallback": "card has no spending history to compare today's spending with",
         },
         "CARD_VELOCITY": {
             "features": ["cust_n_1h", "cust_n_1d", "cust_secs_since_last"],

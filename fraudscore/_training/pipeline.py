@@ -120,13 +120,21 @@ def train_model(
 ) -> TrainedModel:
     """Train XGBoost on the days ``[start, end]`` (inclusive) and write an ONNX bundle to ``out``.
 
-    The last quarter of the window is held out for early stopping and the thresholds. The
-    manifest records the window, the thresholds, the validation metrics, the data fingerprint
-    and any rows dropped as invalid.
+    The last quarter of the window is held out for early stopping and the thresholds, then the
+    model is refitted on the whole window (``config.refit``). With ``config.select`` the XGBoost
+    settings are first chosen by prequential validation on the history before the window's end.
+    The manifest records the window, how the model was fitted and chosen, the thresholds, the
+    validation metrics, the fingerprint of the rows up to the window's end and any rows dropped
+    as invalid.
     """
+    import pandas as pd
+
     kind = kind_spec(features.kind, where="features")
     extra = {"dropped_rows": dict(features.dropped_rows)}
-    return train(kind, features.frame, start, end, out, config, fingerprint(features.frame), extra)
+    frame = features.frame
+    # What training can see: the rows up to the window's end (later rows change nothing).
+    seen = frame[frame["timestamp"] < pd.Timestamp(end + timedelta(days=1), tz="UTC")]
+    return train(kind, frame, start, end, out, config, fingerprint(seen), extra)
 
 
 def score_frame(

@@ -1,13 +1,25 @@
-"""Training: time-based split, XGBoost with early stopping, thresholds, ONNX bundle.
+"""Training: time-based split, XGBoost with early stopping, refit, thresholds, ONNX bundle.
 
 Inside the training window ``[start, end]`` (inclusive days) the last quarter of the days (at
-least one) is the validation window: it drives early stopping and the choice of thresholds for
-the target alert rates. Only ``best_iteration + 1`` trees are kept, and exported.
+least one) is held out: a model fitted on the rest early-stops on it, and its scores there set
+the decision thresholds for the target alert rates. Then (``refit``, the default) the model is
+fitted again on the whole window with the same number of trees, so that the newest days count
+too; that refitted model is exported. Only ``best_iteration + 1`` trees are ever kept.
+
+With ``select`` the XGBoost settings are chosen first by prequential validation (the handbook's
+chapter 5): fold ``k`` trains on a window as long as the training window that ends
+``label_delay_days + 1`` days before the training window shifted back by ``k`` window lengths,
+and is assessed on that shifted window, by average precision, with the cards known compromised
+dropped. Every fold lies at or before the training window's end, so no test-window row can
+influence the choice; the choice and every candidate's validation scores go in the manifest.
+The number of trees is then the selected one: the held-out model is not early-stopped (one or
+two held-out days are a noisier judge than four folds of a whole window each).
 """
 
 from __future__ import annotations
 
 import platform
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
@@ -24,7 +36,16 @@ if TYPE_CHECKING:
     import pandas as pd
     import xgboost as xgb
 
-__all__ = ["TrainConfig", "TrainedModel", "day_mask", "fit_xgb", "train"]
+__all__ = ["SELECTION_GRID", "TrainConfig", "TrainedModel", "day_mask", "fit_xgb", "train"]
+
+#: The settings ``select`` tries, every combination (32).
+SELECTION_GRID: dict[str, tuple[float, ...]] = {
+    "max_depth": (3, 5),
+    "learning_rate": (0.05, 0.1),
+    "n_estimators": (100, 300),
+    "min_child_weight": (1.0, 5.0),
+    "scale_pos_weight": (1.0, 5.0),
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,12 +59,21 @@ class TrainConfig:
     subsample: float = 0.8
     colsample_bytree: float = 0.8
     min_child_weight: float = 1.0
+    scale_pos_weight: float = 1.0
     seed: int = 0
     n_jobs: int = 2
     #: Share of held-out scored events at or above the review (challenge) and the block
     #: (decline / deny) thresholds; ``None`` takes the kind's ``alert_rates``.
     review_rate: float | None = None
     block_rate: float | None = None
+    #: Fit again on the whole window with the early-stopped number of trees.
+    refit: bool = True
+    #: Choose the settings in ``grid`` by prequential validation before training.
+    select: bool = False
+    grid: Mapping[str, Sequence[float]] = field(default_factory=lambda: dict(SELECTION_GRID))
+    selection_folds: int = 4
+    #: Days between a fold's training window and its assessment window (the label delay).
+    label_delay_days: int = 7
     xgb_extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -82,20 +112,7 @@ def fit_xgb(
 
     if y_fit.sum() == 0 or y_val.sum() == 0:
         raise TrainingError("both the fit and validation windows need at least one positive label")
-    params = {
-        "objective": "binary:logistic",
-        "eval_metric": "aucpr",
-        "tree_method": "hist",
-        "max_depth": cfg.max_depth,
-        "eta": cfg.learning_rate,
-        "subsample": cfg.subsample,
-        "colsample_bytree": cfg.colsample_bytree,
-        "min_child_weight": cfg.min_child_weight,
-        "base_score": float(np.clip(y_fit.mean(), 1e-4, 0.5)),
-        "seed": cfg.seed,
-        "nthread": cfg.n_jobs,
-        **cfg.xgb_extra,
-    }
+    params = _params(cfg, y_fit)
     dfit = xgb.DMatrix(x_fit.astype(np.float32), label=y_fit)
     dval = xgb.DMatrix(x_val.astype(np.float32), label=y_val)
     booster = xgb.train(
@@ -108,6 +125,31 @@ def fit_xgb(
     )
     best = int(booster.best_iteration)
     return booster[: best + 1]
+
+
+def fit_rounds(x: np.ndarray, y: np.ndarray, cfg: TrainConfig, rounds: int) -> xgb.Booster:
+    """A binary XGBoost model of exactly ``rounds`` trees, no early stopping."""
+    import xgboost as xgb
+
+    return xgb.train(_params(cfg, y), xgb.DMatrix(x.astype(np.float32), label=y), rounds)
+
+
+def _params(cfg: TrainConfig, y_fit: np.ndarray) -> dict[str, Any]:
+    return {
+        "objective": "binary:logistic",
+        "eval_metric": "aucpr",
+        "tree_method": "hist",
+        "max_depth": cfg.max_depth,
+        "eta": cfg.learning_rate,
+        "subsample": cfg.subsample,
+        "colsample_bytree": cfg.colsample_bytree,
+        "min_child_weight": cfg.min_child_weight,
+        "scale_pos_weight": cfg.scale_pos_weight,
+        "base_score": float(np.clip(y_fit.mean(), 1e-4, 0.5)),
+        "seed": cfg.seed,
+        "nthread": cfg.n_jobs,
+        **cfg.xgb_extra,
+    }
 
 
 def threshold_for_rate(scores: np.ndarray, rate: float) -> float:
@@ -130,6 +172,11 @@ def train(
 
     cfg = cfg or TrainConfig()
     last_fit, first_valid = split_window(start, end)
+    selection = None
+    if cfg.select:
+        from fraudscore._training.select import prequential
+
+        cfg, selection = prequential(kind, frame, start, end, cfg)
     frame = frame[kind.scored(frame)]
     fit = day_mask(frame["timestamp"], start, last_fit)
     val = day_mask(frame["timestamp"], first_valid, end)
@@ -137,14 +184,20 @@ def train(
         raise TrainingError(f"no rows between {start} and {end} in the data")
     x = frame[list(kind.features)].to_numpy(np.float64)
     y = frame[kind.label].to_numpy(np.int8)
-    booster = fit_xgb(x[fit], y[fit], x[val], y[val], cfg)
+    if selection is None:
+        held_out = fit_xgb(x[fit], y[fit], x[val], y[val], cfg)
+    else:  # the number of trees was chosen on every fold: no cut on the held-out days
+        held_out = fit_rounds(x[fit], y[fit], cfg, cfg.n_estimators)
+    trees = held_out.num_boosted_rounds()
     review_rate = cfg.review_rate if cfg.review_rate is not None else kind.alert_rates[0]
     block_rate = cfg.block_rate if cfg.block_rate is not None else kind.alert_rates[1]
-    val_scores = booster.predict(xgb.DMatrix(x[val].astype(np.float32)))
+    val_scores = held_out.predict(xgb.DMatrix(x[val].astype(np.float32)))
     thresholds = Thresholds(
         review=threshold_for_rate(val_scores, review_rate),
         block=threshold_for_rate(val_scores, block_rate),
     )
+    window = fit | val
+    booster = fit_rounds(x[window], y[window], cfg, trees) if cfg.refit else held_out
     from sklearn.metrics import average_precision_score, roc_auc_score
 
     model = export_onnx(booster, kind.features)
@@ -175,8 +228,26 @@ def train(
         "metrics": {
             "validation_roc_auc": float(roc_auc_score(y[val], val_scores)),
             "validation_average_precision": float(average_precision_score(y[val], val_scores)),
-            "best_iteration": booster.num_boosted_rounds() - 1,
+            "best_iteration": trees - 1,
         },
+        "training": {
+            "held_out": (
+                f"fitted on {start}..{last_fit}, early-stopped on {first_valid}..{end} at "
+                f"{trees} trees"
+                if selection is None
+                else f"fitted on {start}..{last_fit} with the {trees} trees selected, scored on "
+                f"{first_valid}..{end}"
+            ),
+            "refit": (
+                f"refitted on the whole window {start}..{end} with {trees} trees"
+                if cfg.refit
+                else "none: the early-stopped model is exported"
+            ),
+            "thresholds": "alert-rate quantiles of the held-out model's scores on the held-out "
+            "days",
+            "validation_metrics": "the held-out model on the held-out days",
+        },
+        "selection": selection,
         "xgboost_params": asdict(cfg),
         "data_fingerprint": data_fingerprint,
         "library": {
