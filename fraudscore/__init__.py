@@ -21,6 +21,7 @@ from fraudscore._errors import (
 from fraudscore._events import Label, Login, Transaction
 from fraudscore._model.bundle import Bundle, Thresholds, load_bundle
 from fraudscore._online import FeastSource, FeatureSource, RedisSource, SqliteSource, open_source
+from fraudscore._serving.backfill import BackfillReport, backfill
 from fraudscore._serving.reasons import Reason
 from fraudscore._serving.scorer import Scorer, ScoreResult
 from fraudscore._sim.handbook import HANDBOOK_WINDOWS, HandbookSimConfig, simulate_handbook
@@ -40,6 +41,7 @@ from fraudscore._training.train import TrainConfig, TrainedModel
 
 __all__ = [
     "HANDBOOK_WINDOWS",
+    "BackfillReport",
     "BadRowsError",
     "Bundle",
     "BundleError",
@@ -67,6 +69,7 @@ __all__ = [
     "TrainingError",
     "Transaction",
     "TransactionSimConfig",
+    "backfill",
     "build_features",
     "build_store",
     "default_windows",

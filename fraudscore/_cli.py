@@ -118,42 +118,24 @@ def _simulate(
     start: str,
     generator: str = "fraudscore",
 ) -> Any:
-    if generator == "handbook":
-        if kind != "transaction":
-            raise click.UsageError("the handbook generator makes transactions only")
-        from fraudscore._sim.handbook import HandbookSimConfig, simulate_handbook
+    """Simulated events: each option, when given, replaces the simulator's default."""
+    from dataclasses import replace
 
-        hb = HandbookSimConfig()
-        return simulate_handbook(
-            HandbookSimConfig(
-                n_customers=size or hb.n_customers,
-                n_terminals=terminals or hb.n_terminals,
-                n_days=days or hb.n_days,
-                seed=seed,
-                start=start,
-            )
-        )
-    if kind == "login":
-        from fraudscore._sim.logins import LoginSimConfig, simulate_logins
-
-        base = LoginSimConfig()
-        return simulate_logins(
-            LoginSimConfig(
-                n_users=size or base.n_users, n_days=days or base.n_days, seed=seed, start=start
-            )
-        )
+    from fraudscore._sim.handbook import HandbookSimConfig, simulate_handbook
+    from fraudscore._sim.logins import LoginSimConfig, simulate_logins
     from fraudscore._sim.transactions import TransactionSimConfig, simulate_transactions
 
-    tbase = TransactionSimConfig()
-    return simulate_transactions(
-        TransactionSimConfig(
-            n_customers=size or tbase.n_customers,
-            n_terminals=terminals or tbase.n_terminals,
-            n_days=days or tbase.n_days,
-            seed=seed,
-            start=start,
-        )
-    )
+    if generator == "handbook" and kind != "transaction":
+        raise click.UsageError("the handbook generator makes transactions only")
+    choices: dict[str, tuple[Callable[[Any], Any], Any, str]] = {
+        "handbook": (simulate_handbook, HandbookSimConfig(), "n_customers"),
+        "login": (simulate_logins, LoginSimConfig(), "n_users"),
+        "transaction": (simulate_transactions, TransactionSimConfig(), "n_customers"),
+    }
+    make, config, size_field = choices[generator if generator == "handbook" else kind]
+    given = {size_field: size, "n_terminals": terminals, "n_days": days}
+    changes = {k: v for k, v in given.items() if v is not None and hasattr(config, k)}
+    return make(replace(config, seed=seed, start=start, **changes))
 
 
 @main.command()
@@ -467,21 +449,50 @@ def print_metrics(report: dict[str, Any]) -> None:
 @click.option("--event", "event_json", help="One event as JSON (the bundle's kind).")
 @click.option("--limit", default=10, show_default=True)
 @click.option("--json", "as_json", is_flag=True)
+@click.option(
+    "--out",
+    "out_path",
+    type=click.Path(dir_okay=False),
+    help="Backfill: score every event of --data (parquet file or directory) in chunks and write "
+    "id, score, decision and reason codes here (parquet).",
+)
+@click.option("--chunk-size", default=20_000, show_default=True, help="Events per chunk (--out).")
+@click.option("--columns", "columns_spec", help="Column mapping of --data (see train).")
+@click.option("--timezone", default="UTC", show_default=True)
 def score(
-    bundle: str, repo: str, data: str | None, event_json: str | None, limit: int, as_json: bool
+    bundle: str,
+    repo: str,
+    data: str | None,
+    event_json: str | None,
+    limit: int,
+    as_json: bool,
+    out_path: str | None,
+    chunk_size: int,
+    columns_spec: str | None,
+    timezone: str,
 ) -> None:
-    """Score events (from --data or --event) against the online store. Writes nothing."""
+    """Score events (from --data or --event) against the online store. Writes nothing to it."""
+    from fraudscore._columns import Columns
     from fraudscore._serving.scorer import Scorer
     from fraudscore._training.pipeline import read_events, to_events
 
+    columns = None
+    if columns_spec or timezone != "UTC":
+        columns = Columns.parse(columns_spec or "", timezone)
+
     def go() -> None:
         scorer = Scorer.open(bundle, repo)
+        if out_path:
+            if not data:
+                raise click.UsageError("--out needs --data")
+            _backfill(scorer, data, out_path, columns, chunk_size)
+            return
         if event_json:
             fields = json.loads(event_json)
             fields["timestamp"] = datetime.fromisoformat(fields["timestamp"])
             events = [scorer.kind.event_type(**fields)]
         elif data:
-            events = to_events(read_events(data).head(limit), scorer.kind)
+            events = to_events(read_events(data, columns).head(limit), scorer.kind)
         else:
             raise click.UsageError("give --data or --event")
         for event in events:
@@ -492,6 +503,26 @@ def score(
                 print_result(event, result)
 
     _run(go)
+
+
+def _backfill(scorer: Any, data: str, out_path: str, columns: Any, chunk_size: int) -> None:
+    import pyarrow.dataset as ds
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+    from fraudscore._serving.backfill import backfill
+
+    total = ds.dataset(data, format="parquet").count_rows() if Path(data).exists() else None
+    columns_shown = (BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    with Progress(*Progress.get_default_columns()[:1], *columns_shown, console=console) as bar:
+        task = bar.add_task("scoring", total=total)
+        report = backfill(
+            scorer, data, out_path, columns=columns, chunk_size=chunk_size,
+            on_chunk=lambda n: bar.advance(task, n),
+        )  # fmt: skip
+    console.print(
+        f"{report.events:,} events scored in {report.seconds:.1f} s "
+        f"({report.events_per_s:,.0f} events/s) -> {report.out}"
+    )
 
 
 def result_dict(result: Any) -> dict[str, Any]:

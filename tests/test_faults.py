@@ -112,6 +112,10 @@ def assert_degraded(scorer: Scorer, event: Transaction) -> None:
     assert 0.0 <= result.score <= 1.0
     [batch] = scorer.score_many([event])
     assert batch.degraded and batch.score == result.score
+    for many in scorer.score_many([event] * 40):  # the array path degrades the same way
+        assert many.degraded and many.reasons[0].code == STORE_UNAVAILABLE
+        assert many.missing_state == result.missing_state
+        assert many.score == pytest.approx(result.score, abs=1e-9)
 
 
 @pytest.mark.redis
@@ -128,6 +132,7 @@ def test_redis_stopped_mid_run(
     redis_server.stop()
     assert_fails_fast(lambda: fail.score(tx))
     assert_fails_fast(lambda: fail.score_many([tx, tx]))
+    assert_fails_fast(lambda: fail.score_many([tx] * 40))
     assert_degraded(degrade, tx)
     assert_fails_fast(lambda: fail.record(tx))
     assert_fails_fast(lambda: degrade.record(tx))

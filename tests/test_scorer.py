@@ -101,13 +101,25 @@ def test_thresholds_and_reason_count_can_be_overridden(
         Thresholds(review=0.9, block=0.5)
 
 
-def test_score_many_equals_score(scorer: Scorer, offline: OfflineFeatures) -> None:
-    """Batch results are identical to scoring each event alone, duplicates included."""
-    events = events_after_cutoff(offline, 200)
-    events += events[:5]
-    batch = scorer.score_many(events)
-    single = [scorer.score(e) for e in events]
-    assert batch == single
+def assert_same_results(batch: list[ScoreResult], single: list[ScoreResult]) -> None:
+    """Equal results: scores and reason contributions to 1e-9, everything else exactly."""
+    assert len(batch) == len(single)
+    for b, s in zip(batch, single, strict=True):
+        assert b.score == pytest.approx(s.score, rel=0, abs=1e-9)
+        assert [r.contribution for r in b.reasons] == pytest.approx(
+            [r.contribution for r in s.reasons], rel=0, abs=1e-9
+        )
+        assert replace(b, score=0.0, reasons=()) == replace(s, score=0.0, reasons=())
+        assert [(r.code, r.text) for r in b.reasons] == [(r.code, r.text) for r in s.reasons]
+
+
+@pytest.mark.parametrize("size", [1, 31, 32, 205, 9000])
+def test_score_many_equals_score(scorer: Scorer, offline: OfflineFeatures, size: int) -> None:
+    """Batch results equal scoring each event alone, duplicates included, on both sides of the
+    switch to array features (32 events) and across read chunks (8,192)."""
+    events = events_after_cutoff(offline, size)
+    events = (events * (size // len(events) + 1))[:size]  # repeats when the day is short
+    assert_same_results(scorer.score_many(events), [scorer.score(e) for e in events])
 
 
 def test_scoring_from_threads_gives_serial_results(
