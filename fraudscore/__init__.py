@@ -19,7 +19,7 @@ from fraudscore._errors import (
     TrainingError,
 )
 from fraudscore._events import Label, Login, Transaction
-from fraudscore._model.bundle import Bundle, Thresholds, load_bundle
+from fraudscore._model.bundle import Bundle, Thresholds, load_bundle, sign_bundle
 from fraudscore._online import FeastSource, FeatureSource, RedisSource, SqliteSource, open_source
 from fraudscore._serving.backfill import BackfillReport, backfill
 from fraudscore._serving.reasons import Reason
@@ -78,6 +78,7 @@ __all__ = [
     "open_source",
     "read_events",
     "score_frame",
+    "sign_bundle",
     "simulate_handbook",
     "simulate_logins",
     "simulate_transactions",

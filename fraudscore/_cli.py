@@ -459,6 +459,8 @@ def print_metrics(report: dict[str, Any]) -> None:
 @click.option("--chunk-size", default=20_000, show_default=True, help="Events per chunk (--out).")
 @click.option("--columns", "columns_spec", help="Column mapping of --data (see train).")
 @click.option("--timezone", default="UTC", show_default=True)
+@click.option("--key-file", type=click.Path(dir_okay=False), help="Verify the bundle's signature.")
+@click.option("--require-signature", is_flag=True, help="Refuse an unsigned bundle.")
 def score(
     bundle: str,
     repo: str,
@@ -470,6 +472,8 @@ def score(
     chunk_size: int,
     columns_spec: str | None,
     timezone: str,
+    key_file: str | None,
+    require_signature: bool,
 ) -> None:
     """Score events (from --data or --event) against the online store. Writes nothing to it."""
     from fraudscore._columns import Columns
@@ -481,7 +485,10 @@ def score(
         columns = Columns.parse(columns_spec or "", timezone)
 
     def go() -> None:
-        scorer = Scorer.open(bundle, repo)
+        from fraudscore._model.bundle import signing_key
+
+        key = signing_key(key_file=key_file)
+        scorer = Scorer.open(bundle, repo, key=key, require_signature=require_signature)
         if out_path:
             if not data:
                 raise click.UsageError("--out needs --data")
@@ -503,6 +510,27 @@ def score(
                 print_result(event, result)
 
     _run(go)
+
+
+@main.command()
+@click.option("--bundle", required=True, type=click.Path(file_okay=False))
+@click.option(
+    "--key-file",
+    type=click.Path(dir_okay=False),
+    help="The secret key; default: the FRAUDSCORE_BUNDLE_KEY environment variable.",
+)
+def sign(bundle: str, key_file: str | None) -> None:
+    """Sign a verified bundle with HMAC-SHA256 (integrity.json), for scorers that require it."""
+    from fraudscore._model.bundle import sign_bundle, signing_key
+
+    def go() -> None:
+        key = signing_key(key_file=key_file)
+        if key is None:
+            raise click.UsageError("give --key-file or set FRAUDSCORE_BUNDLE_KEY")
+        sign_bundle(bundle, key)
+
+    _run(go)
+    console.print(f"signed {bundle}")
 
 
 def _backfill(scorer: Any, data: str, out_path: str, columns: Any, chunk_size: int) -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from fraudscore import BundleError, load_bundle
+from fraudscore import BundleError, load_bundle, sign_bundle
 from fraudscore._model.bundle import SCHEMA_VERSION
 
 
@@ -44,46 +44,142 @@ def test_manifest_records_the_contract(bundle_dir: Path) -> None:
     ):
         assert key in m
     assert 0 < b.thresholds.review <= b.thresholds.block < 1
-    assert sorted(p.name for p in bundle_dir.iterdir()) == ["manifest.json", "model.onnx"]
+    assert sorted(p.name for p in bundle_dir.iterdir()) == [
+        "integrity.json",
+        "manifest.json",
+        "model.onnx",
+    ]
 
 
 def test_tampered_model_is_refused(copy: Path) -> None:
-    """Changing one byte of model.onnx makes loading fail on the sha256."""
+    """Changing one byte of model.onnx makes loading fail, naming the file."""
     data = bytearray((copy / "model.onnx").read_bytes())
     data[-1] ^= 0xFF
     (copy / "model.onnx").write_bytes(bytes(data))
-    with pytest.raises(BundleError, match="sha256"):
+    with pytest.raises(BundleError, match=r"model\.onnx was modified"):
+        load_bundle(copy)
+
+
+def test_edited_threshold_is_refused(copy: Path) -> None:
+    """Raising the block threshold (silently stopping declines) is refused, naming the manifest."""
+    m = json.loads((copy / "manifest.json").read_text())
+    m["thresholds"]["block"] = 0.999999
+    (copy / "manifest.json").write_text(json.dumps(m, indent=2, sort_keys=True) + "\n")
+    with pytest.raises(BundleError, match=r"manifest\.json was modified"):
+        load_bundle(copy)
+
+
+def test_swapped_model_file_is_refused(copy: Path, tmp_path: Path) -> None:
+    """model.onnx taken from another bundle (its own manifest hash updated too) is refused."""
+    from fraudscore import TrainConfig, train_model
+
+    from .conftest import SMALL as CONFIG
+    from .conftest import TRAIN, build_features, simulate_transactions
+
+    other = train_model(
+        build_features(simulate_transactions(CONFIG)), *TRAIN, tmp_path / "other",
+        TrainConfig(max_depth=2),
+    ).bundle  # fmt: skip
+    shutil.copy(other.path / "model.onnx", copy / "model.onnx")
+    with pytest.raises(BundleError, match=r"model\.onnx was modified"):
+        load_bundle(copy)
+    edit_manifest(copy, model_sha256=other.manifest["model_sha256"])
+    with pytest.raises(BundleError, match=r"manifest\.json was modified"):
         load_bundle(copy)
 
 
 def test_other_schema_version_is_refused(copy: Path) -> None:
-    """A bundle of another schema version is refused with the version in the message."""
-    edit_manifest(copy, schema_version=SCHEMA_VERSION + 1)
-    with pytest.raises(BundleError, match="schema_version"):
+    """A bundle of another schema version is refused with the version in the message, before
+    anything else is checked."""
+    edit_manifest(copy, schema_version=SCHEMA_VERSION - 1)
+    with pytest.raises(BundleError, match="schema_version is 1, this library reads 2"):
         load_bundle(copy)
 
 
 def test_mismatched_features_are_refused(copy: Path) -> None:
-    """A bundle whose feature list differs from this library's is refused."""
+    """An edited feature list is refused, by hash; with a matching hash, by the feature check."""
     m = json.loads((copy / "manifest.json").read_text())
     edit_manifest(copy, features=m["features"][::-1])
+    with pytest.raises(BundleError, match=r"manifest\.json was modified"):
+        load_bundle(copy)
+    rehash(copy)
     with pytest.raises(BundleError, match="features differ"):
         load_bundle(copy)
+
+
+def rehash(path: Path) -> None:
+    """Rewrite integrity.json for the files as they are: what an attacker without the key can
+    do, and what the signature is for."""
+    from fraudscore._model.bundle import _integrity
+
+    data = _integrity((path / "manifest.json").read_bytes(), (path / "model.onnx").read_bytes())
+    (path / "integrity.json").write_text(json.dumps(data))
 
 
 def test_unknown_kind_is_refused(copy: Path) -> None:
     """An unknown kind is refused."""
     edit_manifest(copy, kind="crypto")
+    rehash(copy)
     with pytest.raises(BundleError, match="kind"):
         load_bundle(copy)
 
 
-@pytest.mark.parametrize("name", ["model.onnx", "manifest.json"])
+@pytest.mark.parametrize("name", ["model.onnx", "manifest.json", "integrity.json"])
 def test_missing_file_is_refused(copy: Path, name: str) -> None:
-    """A bundle without one of its two files is refused, naming the file."""
+    """A bundle without one of its three files is refused, naming the file."""
     (copy / name).unlink()
     with pytest.raises(BundleError, match=name.replace(".", r"\.")):
         load_bundle(copy)
+
+
+def test_signed_bundle_needs_the_right_key(copy: Path) -> None:
+    """Signed with a key: the key verifies it, another key or a re-hash after an edit does not;
+    a scorer that requires signatures refuses an unsigned bundle."""
+    with pytest.raises(BundleError, match="not signed"):
+        load_bundle(copy, require_signature=True)
+    sign_bundle(copy, b"team secret")
+    assert load_bundle(copy, key=b"team secret", require_signature=True).version
+    with pytest.raises(BundleError, match="signature does not match"):
+        load_bundle(copy, key=b"another key")
+    with pytest.raises(BundleError, match="no key"):
+        load_bundle(copy, require_signature=True)
+    # An attacker edits the threshold and recomputes every hash, but cannot sign.
+    m = json.loads((copy / "manifest.json").read_text())
+    m["thresholds"]["block"] = 0.999999
+    (copy / "manifest.json").write_text(json.dumps(m))
+    integrity = json.loads((copy / "integrity.json").read_text())
+    rehash(copy)
+    forged = {
+        **json.loads((copy / "integrity.json").read_text()),
+        "hmac_sha256": integrity["hmac_sha256"],
+    }
+    (copy / "integrity.json").write_text(json.dumps(forged))
+    assert load_bundle(copy).thresholds.block == 0.999999  # no key: only the hashes are checked
+    with pytest.raises(BundleError, match="signature does not match"):
+        load_bundle(copy, key=b"team secret")
+
+
+def test_scorer_and_cli_check_signatures(
+    copy: Path, repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Scorer.open refuses an unsigned bundle when signatures are required; fraudscore sign
+    signs with a key file, and the environment variable supplies the key to verify."""
+    from click.testing import CliRunner
+
+    from fraudscore import Scorer
+    from fraudscore._cli import main
+
+    with pytest.raises(BundleError, match="not signed"):
+        Scorer.open(copy, repo, require_signature=True)
+    key = tmp_path / "key"
+    key.write_text("k3y-material\n")
+    result = CliRunner().invoke(main, ["sign", "--bundle", str(copy), "--key-file", str(key)])
+    assert result.exit_code == 0, result.output
+    monkeypatch.setenv("FRAUDSCORE_BUNDLE_KEY", "k3y-material")
+    assert Scorer.open(copy, repo, require_signature=True).version
+    monkeypatch.setenv("FRAUDSCORE_BUNDLE_KEY", "wrong")
+    with pytest.raises(BundleError, match="signature does not match"):
+        Scorer.open(copy, repo)
 
 
 def is_pickle(data: bytes) -> bool:
@@ -107,10 +203,11 @@ def test_bundle_holds_no_pickle(bundle_dir: Path) -> None:
     for protocol in range(pickle.HIGHEST_PROTOCOL + 1):  # the detector knows every protocol
         assert is_pickle(pickle.dumps({"model": [1.5, "x"]}, protocol=protocol)), protocol
     files = list(bundle_dir.iterdir())
-    assert {f.name for f in files} == {"model.onnx", "manifest.json"}
+    assert {f.name for f in files} == {"model.onnx", "manifest.json", "integrity.json"}
     for f in files:
         assert not is_pickle(f.read_bytes()), f.name
     json.loads((bundle_dir / "manifest.json").read_text())
+    json.loads((bundle_dir / "integrity.json").read_text())
     import onnx
 
     onnx.checker.check_model(onnx.load(bundle_dir / "model.onnx"))

@@ -1,25 +1,45 @@
-"""Model bundles: a directory with ``model.onnx`` and ``manifest.json``. No pickle anywhere.
+"""Model bundles: ``model.onnx``, ``manifest.json`` and ``integrity.json``. No pickle anywhere.
 
-Loading verifies the schema version and the sha256 of the graph, and that the feature list is
-the one this library computes for the bundle's kind; a tampered or mismatched bundle is refused
-with :class:`BundleError`.
+``integrity.json`` holds the sha256 of each of the other two files and a digest over both, and,
+when the bundle is signed, an HMAC-SHA256 of that digest under a secret key. Loading checks every
+file's hash (an edited threshold or feature list is refused, naming ``manifest.json``), the
+schema version, and that the feature list is the one this library computes for the bundle's
+kind. With a key it checks the signature; with ``require_signature`` an unsigned bundle is
+refused. A keyless digest catches accidents and partial copies, not an attacker who can also
+rewrite ``integrity.json``: that is what the signature is for.
+
+The key comes from the caller, from a key file, or from the ``FRAUDSCORE_BUNDLE_KEY``
+environment variable (see :func:`signing_key`).
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from fraudscore._errors import BundleError
 
-__all__ = ["SCHEMA_VERSION", "Bundle", "Thresholds", "load_bundle", "save_bundle"]
+__all__ = [
+    "SCHEMA_VERSION",
+    "Bundle",
+    "Thresholds",
+    "load_bundle",
+    "save_bundle",
+    "sign_bundle",
+    "signing_key",
+]
 
-SCHEMA_VERSION = 1
+#: 2: ``integrity.json`` covers the manifest as well as the model.
+SCHEMA_VERSION = 2
 MODEL_FILE = "model.onnx"
 MANIFEST_FILE = "manifest.json"
+INTEGRITY_FILE = "integrity.json"
+KEY_ENV = "FRAUDSCORE_BUNDLE_KEY"
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,8 +92,38 @@ def sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def save_bundle(path: str | Path, model_bytes: bytes, manifest: dict[str, Any]) -> Bundle:
-    """Write a bundle directory, adding ``schema_version``, ``model_sha256``, ``model_version``."""
+def signing_key(key: bytes | str | None = None, key_file: str | Path | None = None) -> bytes | None:
+    """The signing key: ``key`` itself, else the contents of ``key_file``, else the
+    ``FRAUDSCORE_BUNDLE_KEY`` environment variable, else ``None`` (unsigned)."""
+    if key is not None:
+        return key.encode() if isinstance(key, str) else key
+    if key_file is not None:
+        try:
+            data = Path(key_file).read_bytes().strip()
+        except OSError as exc:
+            raise BundleError(key_file, f"the key file cannot be read ({exc})") from exc
+        if not data:
+            raise BundleError(key_file, "the key file is empty")
+        return data
+    env = os.environ.get(KEY_ENV)
+    return env.encode() if env else None
+
+
+def _integrity(manifest_bytes: bytes, model_bytes: bytes) -> dict[str, Any]:
+    files = {MANIFEST_FILE: sha256(manifest_bytes), MODEL_FILE: sha256(model_bytes)}
+    digest = sha256("".join(f"{name}:{h}\n" for name, h in sorted(files.items())).encode())
+    return {"algorithm": "sha256", "files": files, "digest": digest}
+
+
+def _mac(key: bytes, digest: str) -> str:
+    return hmac.new(key, digest.encode(), hashlib.sha256).hexdigest()
+
+
+def save_bundle(
+    path: str | Path, model_bytes: bytes, manifest: dict[str, Any], *, key: bytes | None = None
+) -> Bundle:
+    """Write a bundle directory, adding ``schema_version``, ``model_sha256``, ``model_version``
+    to the manifest and ``integrity.json`` beside it (signed when ``key`` is given)."""
     out = Path(path)
     out.mkdir(parents=True, exist_ok=True)
     digest = sha256(model_bytes)
@@ -83,26 +133,45 @@ def save_bundle(path: str | Path, model_bytes: bytes, manifest: dict[str, Any]) 
         "model_sha256": digest,
         "model_version": f"{manifest['feature_service']}@{digest[:12]}",
     }
+    manifest_bytes = (json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode()
     (out / MODEL_FILE).write_bytes(model_bytes)
-    (out / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
-    return load_bundle(out)
+    (out / MANIFEST_FILE).write_bytes(manifest_bytes)
+    integrity = _integrity(manifest_bytes, model_bytes)
+    (out / INTEGRITY_FILE).write_text(json.dumps(integrity, indent=2, sort_keys=True) + "\n")
+    if key is not None:
+        sign_bundle(out, key)
+    return load_bundle(out, key=key)
 
 
-def load_bundle(path: str | Path) -> Bundle:
-    """Read and verify a bundle directory."""
+def sign_bundle(path: str | Path, key: bytes) -> None:
+    """Sign a verified bundle in place: HMAC-SHA256 of its digest, written to integrity.json."""
+    root = Path(path)
+    load_bundle(root)  # never sign what does not verify
+    integrity = json.loads((root / INTEGRITY_FILE).read_text())
+    integrity["hmac_sha256"] = _mac(key, integrity["digest"])
+    (root / INTEGRITY_FILE).write_text(json.dumps(integrity, indent=2, sort_keys=True) + "\n")
+
+
+def load_bundle(
+    path: str | Path, *, key: bytes | None = None, require_signature: bool = False
+) -> Bundle:
+    """Read and verify a bundle directory (and its signature, given a key)."""
     from fraudscore._kinds import kind_spec
 
     root = Path(path)
-    manifest_path, model_path = root / MANIFEST_FILE, root / MODEL_FILE
-    for p in (manifest_path, model_path):
+    files = {name: root / name for name in (MANIFEST_FILE, MODEL_FILE, INTEGRITY_FILE)}
+    for p in files.values():
         if not p.is_file():
             raise BundleError(
                 root, f"{p.name} is missing", "Train a model with `fraudscore train`."
             )
+    manifest_bytes = files[MANIFEST_FILE].read_bytes()
+    model_bytes = files[MODEL_FILE].read_bytes()
     try:
-        manifest = json.loads(manifest_path.read_text())
+        manifest = json.loads(manifest_bytes)
+        integrity = json.loads(files[INTEGRITY_FILE].read_bytes())
     except (OSError, ValueError) as exc:
-        raise BundleError(root, f"manifest.json is not valid JSON ({exc})") from exc
+        raise BundleError(root, f"a bundle file is not valid JSON ({exc})") from exc
     if not isinstance(manifest, dict):
         raise BundleError(root, "manifest.json is not a JSON object")
     version = manifest.get("schema_version")
@@ -112,7 +181,7 @@ def load_bundle(path: str | Path) -> Bundle:
             f"schema_version is {version!r}, this library reads {SCHEMA_VERSION}",
             "Re-export the model with this version of fraudscore.",
         )
-    model_bytes = model_path.read_bytes()
+    _verify(root, integrity, manifest_bytes, model_bytes, key, require_signature)
     digest = sha256(model_bytes)
     if manifest.get("model_sha256") != digest:
         raise BundleError(
@@ -129,12 +198,51 @@ def load_bundle(path: str | Path) -> Bundle:
             f"its {kind} features differ from this library's",
             "Re-train with this version of fraudscore.",
         )
-    for key in ("thresholds", "catalogue", "feature_service", "model_version"):
-        if key not in manifest:
-            raise BundleError(root, f"manifest.json has no {key!r}")
+    for name in ("thresholds", "catalogue", "feature_service", "model_version"):
+        if name not in manifest:
+            raise BundleError(root, f"manifest.json has no {name!r}")
     bundle = Bundle(path=root, manifest=manifest, model_bytes=model_bytes)
     try:
         bundle.thresholds  # noqa: B018 - validates the stored thresholds
     except Exception as exc:
         raise BundleError(root, f"invalid thresholds: {exc}") from exc
     return bundle
+
+
+def _verify(
+    root: Path,
+    integrity: Any,
+    manifest_bytes: bytes,
+    model_bytes: bytes,
+    key: bytes | None,
+    require_signature: bool,
+) -> None:
+    """Every file's hash, the digest, and the signature where a key is given or required."""
+    expected = _integrity(manifest_bytes, model_bytes)
+    stored = integrity.get("files", {}) if isinstance(integrity, dict) else {}
+    for name, actual in expected["files"].items():
+        if stored.get(name) != actual:
+            raise BundleError(
+                root,
+                f"{name} has sha256 {actual[:16]}..., integrity.json expects "
+                f"{str(stored.get(name))[:16]}...; {name} was modified",
+                "Do not load it; re-export or re-sign the bundle.",
+            )
+    signature = integrity.get("hmac_sha256")
+    if signature is None:
+        if require_signature:
+            raise BundleError(
+                root, "the bundle is not signed, and a signature is required",
+                "Sign it with `fraudscore sign --bundle ... --key-file ...`.",
+            )  # fmt: skip
+        return
+    if key is None:
+        if require_signature:
+            raise BundleError(root, "a signature is required but no key was given")
+        return
+    if not hmac.compare_digest(signature, _mac(key, expected["digest"])):
+        raise BundleError(
+            root,
+            "integrity.json's signature does not match this key: the bundle was modified, "
+            "or signed with another key",
+        )

@@ -17,7 +17,7 @@ import numpy as np
 from fraudscore._errors import EventValidationError, FeatureStoreError
 from fraudscore._events import Label
 from fraudscore._kinds import EventKind, kind_spec
-from fraudscore._model.bundle import Bundle, Thresholds, load_bundle
+from fraudscore._model.bundle import Bundle, Thresholds, load_bundle, signing_key
 from fraudscore._model.runtime import OnnxModel
 from fraudscore._online import FeatureSource, Key, open_source
 from fraudscore._serving.reasons import MAX_REASONS, Reason, ReasonCatalogue, TemplateValues
@@ -112,14 +112,22 @@ class Scorer:
 
     @classmethod
     def open(
-        cls, bundle: str | Path, repo: str | Path, *, timeout: float = 1.0, **options: Any
+        cls,
+        bundle: str | Path,
+        repo: str | Path,
+        *,
+        timeout: float = 1.0,
+        key: bytes | str | None = None,
+        require_signature: bool = False,
+        **options: Any,
     ) -> Scorer:
         """A scorer for the bundle directory ``bundle`` on the Feast repo ``repo``.
 
-        ``timeout`` bounds each wait on the online store, in seconds; ``options`` go to
-        :class:`Scorer`.
+        ``timeout`` bounds each wait on the online store, in seconds. ``key`` (else the
+        ``FRAUDSCORE_BUNDLE_KEY`` environment variable) verifies the bundle's signature;
+        ``require_signature`` refuses an unsigned one. ``options`` go to :class:`Scorer`.
         """
-        loaded = load_bundle(bundle)
+        loaded = load_bundle(bundle, key=signing_key(key), require_signature=require_signature)
         spec = kind_spec(loaded.kind, where=loaded.path)
         return cls(loaded, open_source(repo, spec.views, timeout=timeout), **options)
 
