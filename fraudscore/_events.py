@@ -21,11 +21,34 @@ CHANNELS = frozenset({"pos", "online", "atm", "moto"})
 CNP_CHANNELS = frozenset({"online", "moto"})
 
 _ZERO = timedelta(0)
+#: ASNs are 32-bit.
+_MAX_ASN = 2**32 - 1
 
 
 def check_id(name: str, value: Any) -> None:
     if type(value) is not str or not value or value.isspace():
         raise EventValidationError(name, value, "a non-empty string")
+    check_unicode(name, value)
+
+
+def check_unicode(name: str, value: str) -> None:
+    """Stores encode ids as UTF-8: a lone surrogate cannot be encoded."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise EventValidationError(
+            name, value, "a string of valid Unicode (no lone surrogates)"
+        ) from None
+
+
+def is_finite_number(value: Any) -> bool:
+    """A real number (not a bool) that is finite as a float; huge ints are not."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False
 
 
 def check_utc(name: str, value: Any) -> None:
@@ -47,15 +70,24 @@ def set_utc(event: object, name: str) -> None:
 
 
 def check_upper_code(name: str, value: Any, length: int, what: str) -> None:
-    if type(value) is not str or len(value) != length or not value.isalpha() or not value.isupper():
+    if (
+        type(value) is not str
+        or len(value) != length
+        or not value.isascii()
+        or not value.isalpha()
+        or not value.isupper()
+    ):
         raise EventValidationError(name, value, f"{what}: {length} upper-case letters")
 
 
 def check_ip(name: str, value: Any) -> None:
+    """A string holding an IPv4 or IPv6 address (``ip_address`` also takes ints: not here)."""
     try:
+        if type(value) is not str:
+            raise TypeError
         ipaddress.ip_address(value)
     except (ValueError, TypeError):
-        raise EventValidationError(name, value, "an IPv4 or IPv6 address") from None
+        raise EventValidationError(name, value, "an IPv4 or IPv6 address, as a string") from None
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,15 +116,13 @@ class Transaction:
         check_id("customer_id", self.customer_id)
         check_id("terminal_id", self.terminal_id)
         amount = self.amount
-        if (
-            isinstance(amount, bool)
-            or not isinstance(amount, int | float)
-            or not (math.isfinite(amount) and amount >= 0)
-        ):
+        if not (is_finite_number(amount) and amount >= 0):
             raise EventValidationError("amount", amount, "a finite number >= 0")
         if self.currency is not None:
             check_upper_code("currency", self.currency, 3, "an ISO-4217 code")
-        if self.channel is not None and self.channel not in CHANNELS:
+        if self.channel is not None and (
+            type(self.channel) is not str or self.channel not in CHANNELS
+        ):
             raise EventValidationError("channel", self.channel, f"one of {sorted(CHANNELS)}")
         if self.device_id is not None:
             check_id("device_id", self.device_id)
@@ -126,11 +156,7 @@ class Label:
 
 
 def _check_finite(name: str, value: Any, lo: float, hi: float) -> None:
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, int | float)
-        or not (math.isfinite(value) and lo <= value <= hi)
-    ):
+    if not (is_finite_number(value) and lo <= value <= hi):
         raise EventValidationError(name, value, f"a finite number in [{lo:g}, {hi:g}]")
 
 
@@ -162,8 +188,10 @@ class Login:
         check_id("user_id", self.user_id)
         check_ip("ip", self.ip)
         check_upper_code("country", self.country, 2, "an ISO-3166 alpha-2 code")
-        if type(self.asn) is not int or self.asn < 0:
-            raise EventValidationError("asn", self.asn, "a non-negative int (autonomous system)")
+        if type(self.asn) is not int or not 0 <= self.asn <= _MAX_ASN:
+            raise EventValidationError(
+                "asn", self.asn, f"a non-negative int (autonomous system, at most {_MAX_ASN})"
+            )
         check_id("user_agent", self.user_agent)
         if type(self.success) is not bool:
             raise EventValidationError("success", self.success, "a bool")

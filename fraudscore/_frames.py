@@ -86,8 +86,18 @@ def _tz_column(df: pd.DataFrame, column: str) -> pd.Series:
 
 def _ids(rows: _Rows, column: str) -> None:
     values = rows.df[column]
-    ok = values.map(lambda v: isinstance(v, str) and bool(v.strip())).to_numpy(dtype=bool)
-    rows.check(column, ~ok, "a non-empty string id")
+    ok = values.map(_is_id).to_numpy(dtype=bool)
+    rows.check(column, ~ok, "a non-empty string id of valid Unicode")
+
+
+def _is_id(value: Any) -> bool:
+    if not isinstance(value, str) or not value.strip():
+        return False
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _binary(rows: _Rows, column: str, expected: str) -> None:

@@ -87,7 +87,7 @@ def test_bad_rows_can_be_dropped_and_counted(df: pd.DataFrame) -> None:
     out = prepare_transactions(frame, bad_rows="drop")
     assert sorted(out["transaction_id"]) == ["t0", "t1", "t3", "t5"]
     assert out.attrs["dropped_rows"] == {
-        "customer_id: a non-empty string id": 1,
+        "customer_id: a non-empty string id of valid Unicode": 1,
         "amount: a finite number >= 0": 1,
     }
 

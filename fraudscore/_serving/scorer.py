@@ -133,6 +133,14 @@ class Scorer:
 
     # -- scoring ---------------------------------------------------------------------------
 
+    def _check_batch(self, events: object) -> None:
+        if not isinstance(events, list | tuple):
+            raise EventValidationError(
+                "events", type(events).__name__, f"a list of {self.kind.event_type.__name__}"
+            )
+        for event in events:
+            self._check(event)
+
     def _check(self, event: object) -> None:
         if type(event) is not self.kind.event_type:
             raise EventValidationError(
@@ -197,10 +205,9 @@ class Scorer:
         scores as one vectorised sigmoid; smaller ones run the single-event path on floats. Both
         agree with ``score`` to float rounding (1e-12 here), and a test holds them to 1e-9.
         """
+        self._check_batch(events)
         if not events:
             return []
-        for event in events:
-            self._check(event)
         thr = thresholds or self.thresholds
         k = self.max_reasons
         if len(events) < _ARRAY_BATCH:
@@ -239,8 +246,7 @@ class Scorer:
         """Scores, decisions and top reason codes of many events, without building results or
         reason texts: what a backfill writes. The same state reads, features and graph as
         :meth:`score_many`; a store failure always raises (a batch job is never degraded)."""
-        for event in events:
-            self._check(event)
+        self._check_batch(events)
         thr = thresholds or self.thresholds
         if not events:
             return np.zeros(0), [], []
@@ -355,8 +361,7 @@ class Scorer:
         processes, machines) lose no update: the store reads and writes under one lock or
         optimistic transaction (see ``FeatureSource.modify``).
         """
-        for event in events:
-            self._check(event)
+        self._check_batch(events)
         if not events:
             return
         cols = [self.kind.values(e) for e in events]
