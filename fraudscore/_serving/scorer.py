@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from fraudscore._errors import EventValidationError, FeatureStoreError
+from fraudscore._errors import BundleError, EventValidationError, FeatureStoreError
 from fraudscore._events import Label
 from fraudscore._kinds import EventKind, kind_spec
 from fraudscore._model.bundle import Bundle, Thresholds, load_bundle, signing_key
@@ -60,6 +60,17 @@ class ScoreResult:
         return not (self.missing_state or self.stale_state or self.degraded)
 
 
+@dataclass(frozen=True, slots=True)
+class _Active:
+    """Everything that changes with the model in service, swapped as one object."""
+
+    bundle: Bundle
+    model: OnnxModel
+    catalogue: ReasonCatalogue
+    thresholds: Thresholds
+    version: str
+
+
 class Scorer:
     """Scores and records events of one kind against a bundle and a Feast online store."""
 
@@ -90,15 +101,9 @@ class Scorer:
                 f"views {[v.name for v in self.kind.views]}",
                 where="scorer",
             )
-        self.bundle = bundle
         self.source = source
         self.max_reasons = _check_max_reasons(max_reasons)
-        self.thresholds = thresholds or bundle.thresholds
-        self.model = OnnxModel(bundle.model_bytes, len(self.kind.features))
-        self.catalogue = ReasonCatalogue(
-            bundle.manifest["catalogue"], self.kind.features, bundle.path
-        )
-        self.version = bundle.version
+        self._active = self._model_of(bundle, thresholds)
         self._views = self.kind.views
         self._names = [v.name for v in self._views]
         self._keys = self.kind.keys
@@ -130,6 +135,65 @@ class Scorer:
         loaded = load_bundle(bundle, key=signing_key(key), require_signature=require_signature)
         spec = kind_spec(loaded.kind, where=loaded.path)
         return cls(loaded, open_source(repo, spec.views, timeout=timeout), **options)
+
+    # -- the model in service ------------------------------------------------------------------
+
+    def _model_of(self, bundle: Bundle, thresholds: Thresholds | None) -> _Active:
+        if bundle.kind != self.kind.name:
+            raise BundleError(
+                bundle.path, f"it scores {bundle.kind}s, this scorer {self.kind.name}s"
+            )
+        return _Active(
+            bundle=bundle,
+            model=OnnxModel(bundle.model_bytes, len(self.kind.features)),
+            catalogue=ReasonCatalogue(
+                bundle.manifest["catalogue"], self.kind.features, bundle.path
+            ),
+            thresholds=thresholds or bundle.thresholds,
+            version=bundle.version,
+        )
+
+    @property
+    def bundle(self) -> Bundle:
+        return self._active.bundle
+
+    @property
+    def thresholds(self) -> Thresholds:
+        return self._active.thresholds
+
+    @property
+    def version(self) -> str:
+        """The version of the model in service; every result names the one that made it."""
+        return self._active.version
+
+    def swap(
+        self,
+        bundle: Bundle | str | Path,
+        *,
+        thresholds: Thresholds | None = None,
+        key: bytes | str | None = None,
+        require_signature: bool = False,
+    ) -> str:
+        """Put another bundle of this kind in service, atomically, while other threads score.
+
+        The new model, catalogue and thresholds (``thresholds``, else the bundle's) are loaded,
+        checked and warmed up first; then one assignment switches every later call to them. A
+        call already running finishes on the model it started with. A bundle that would fail
+        (another kind, features this library or store does not compute, a bad signature)
+        raises :class:`BundleError` and the current model keeps serving. Returns the version
+        that was replaced, for a rollback.
+        """
+        loaded = (
+            bundle
+            if isinstance(bundle, Bundle)
+            else load_bundle(bundle, key=signing_key(key), require_signature=require_signature)
+        )
+        new = self._model_of(loaded, thresholds)
+        warm = self.kind.sample()
+        for _ in range(_WARM_UP):
+            self._score(new, warm, new.thresholds, MAX_REASONS)
+        old, self._active = self._active, new
+        return old.version
 
     # -- scoring ---------------------------------------------------------------------------
 
@@ -171,6 +235,15 @@ class Scorer:
         max_reasons: int | None = None,
     ) -> ScoreResult:
         """Score one event from its entities' online state. Never writes."""
+        m = self._active
+        return self._score(
+            m,
+            event,
+            thresholds or m.thresholds,
+            self.max_reasons if max_reasons is None else _check_max_reasons(max_reasons),
+        )
+
+    def _score(self, m: _Active, event: Any, thr: Thresholds, k: int) -> ScoreResult:
         self._check(event)
         keys = self._keys(event)
         try:
@@ -181,16 +254,17 @@ class Scorer:
                 raise
             states, degraded = [v.empty_row() for v in self._views], True
         x, missing, stale = self._row(event, states)
-        score, contrib = self.model.run_one(x)
+        score, contrib = m.model.run_one(x)
         return self._result(
+            m,
             event,
             x,
             score,
-            (contrib @ self.catalogue.matrix).tolist(),
+            (contrib @ m.catalogue.matrix).tolist(),
             missing,
             stale,
-            thresholds or self.thresholds,
-            self.max_reasons if max_reasons is None else _check_max_reasons(max_reasons),
+            thr,
+            k,
             degraded,
         )
 
@@ -208,26 +282,30 @@ class Scorer:
         self._check_batch(events)
         if not events:
             return []
-        thr = thresholds or self.thresholds
+        m = self._active  # one model for the whole batch, whatever swaps meanwhile
+        thr = thresholds or m.thresholds
         k = self.max_reasons
         if len(events) < _ARRAY_BATCH:
-            return [self.score(e, thresholds=thr, max_reasons=k) for e in events]
+            return [self._score(m, e, thr, k) for e in events]
         # The batch allocates many small objects that all live until it returns: the cyclic
         # garbage collector, set off again and again by them, cost more than the scoring (half
         # of a batch of 10,000). None of them forms a cycle, so it is paused for the batch.
         paused = gc.isenabled()
         gc.disable()
         try:
-            return self._score_arrays(events, thr, k)
+            return self._score_arrays(m, events, thr, k)
         finally:
             if paused:
                 gc.enable()
 
-    def _score_arrays(self, events: Sequence[Any], thr: Thresholds, k: int) -> list[ScoreResult]:
-        x, flags, degraded, contrib, prob = self._batch(events, self.degrade)
-        sums = contrib @ self.catalogue.matrix
+    def _score_arrays(
+        self, m: _Active, events: Sequence[Any], thr: Thresholds, k: int
+    ) -> list[ScoreResult]:
+        x, flags, degraded, contrib, prob = self._batch(m, events, self.degrade)
+        sums = contrib @ m.catalogue.matrix
         return [
             self._result(
+                m,
                 event,
                 x[i].tolist(),
                 float(prob[i]),
@@ -247,18 +325,19 @@ class Scorer:
         reason texts: what a backfill writes. The same state reads, features and graph as
         :meth:`score_many`; a store failure always raises (a batch job is never degraded)."""
         self._check_batch(events)
-        thr = thresholds or self.thresholds
+        m = self._active
+        thr = thresholds or m.thresholds
         if not events:
             return np.zeros(0), [], []
-        _, _, _, contrib, prob = self._batch(events, degrade=False)
+        _, _, _, contrib, prob = self._batch(m, events, degrade=False)
         labels = self.kind.decisions
         decisions = np.where(
             prob >= thr.block, labels[2], np.where(prob >= thr.review, labels[1], labels[0])
         ).tolist()
-        return prob, decisions, self.catalogue.top_codes(contrib, self.max_reasons)
+        return prob, decisions, m.catalogue.top_codes(contrib, self.max_reasons)
 
     def _batch(
-        self, events: Sequence[Any], degrade: bool
+        self, m: _Active, events: Sequence[Any], degrade: bool
     ) -> tuple[np.ndarray, list[_Flags], np.ndarray, np.ndarray, np.ndarray]:
         """(features, (missing, stale) per event, degraded, contributions, scores) of many
         checked events: states read in bulk, features on arrays, one ONNX batch."""
@@ -277,7 +356,7 @@ class Scorer:
                 arrays = [v.empty(len(chunk)) for v in self._views]
                 degraded[lo : lo + len(chunk)] = True
             x[lo : lo + len(chunk)] = self._rows(chunk, arrays, flags)
-        contrib = self.model.contributions(x.astype(np.float32))
+        contrib = m.model.contributions(x.astype(np.float32))
         return x, flags, degraded, contrib, _sigmoid_of_sums(contrib)
 
     def _rows(
@@ -313,6 +392,7 @@ class Scorer:
 
     def _result(
         self,
+        m: _Active,
         event: Any,
         x: list[float],
         score: float,
@@ -327,13 +407,14 @@ class Scorer:
         decision = (
             labels[2] if score >= thr.block else labels[1] if score >= thr.review else labels[0]
         )
-        top = self.catalogue.top(code_sums, k)
+        catalogue = m.catalogue
+        top = catalogue.top(code_sums, k)
         reasons: tuple[Reason, ...] = ()
         if top:
             named = dict(zip(self.kind.features, x, strict=True))
             values = TemplateValues(named, event, self.kind.display)
             reasons = tuple(
-                Reason(self.catalogue.codes[i], self.catalogue.text(i, values), s) for i, s in top
+                Reason(catalogue.codes[i], catalogue.text(i, values), s) for i, s in top
             )
         if degraded:
             reasons = (_UNAVAILABLE, *reasons)
@@ -342,7 +423,7 @@ class Scorer:
             score=score,
             decision=decision,
             reasons=reasons,
-            model_version=self.version,
+            model_version=m.version,
             missing_state=missing,
             stale_state=stale,
             degraded=degraded,

@@ -1,0 +1,121 @@
+"""Hot swap: a model change without a restart, atomic under concurrent scoring."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import pytest
+
+from fraudscore import (
+    BundleError,
+    OfflineFeatures,
+    Scorer,
+    ScoreResult,
+    TrainConfig,
+    train_model,
+)
+
+from .conftest import TRAIN
+from .test_scorer import assert_same_results, events_after_cutoff
+
+
+@pytest.fixture(scope="module")
+def challenger(tmp_path_factory: pytest.TempPathFactory, offline: OfflineFeatures) -> Path:
+    out = tmp_path_factory.mktemp("challenger") / "bundle"
+    return train_model(
+        offline, *TRAIN, out, TrainConfig(max_depth=2, learning_rate=0.3)
+    ).bundle.path
+
+
+def test_swap_changes_the_model_and_every_result_names_its_version(
+    scorer: Scorer, bundle_dir: Path, challenger: Path, offline: OfflineFeatures, repo: Path
+) -> None:
+    """After a swap, results are the challenger's, named by its version; swapping back
+    restores the champion's results exactly."""
+    events = events_after_cutoff(offline, 30)
+    champion = [scorer.score(e) for e in events]
+    expected = [Scorer.open(challenger, repo).score(e) for e in events]
+    replaced = scorer.swap(challenger)
+    assert replaced == champion[0].model_version
+    assert [scorer.score(e) for e in events] == expected
+    assert {r.model_version for r in expected} == {scorer.version} != {replaced}
+    assert scorer.score_many(events) == expected
+    scorer.swap(bundle_dir)
+    assert [scorer.score(e) for e in events] == champion
+
+
+def test_a_failing_swap_leaves_the_current_model_serving(
+    scorer: Scorer,
+    login_bundle_dir: Path,
+    challenger: Path,
+    tmp_path: Path,
+    offline: OfflineFeatures,
+) -> None:
+    """Another kind, a tampered bundle and a required signature that is missing all raise, and
+    the scorer keeps serving the model it had."""
+    import json
+    import shutil
+
+    event = events_after_cutoff(offline, 1)[0]
+    before = scorer.score(event)
+    with pytest.raises(BundleError, match="scores logins"):
+        scorer.swap(login_bundle_dir)
+    tampered = tmp_path / "tampered"
+    shutil.copytree(challenger, tampered)
+    m = json.loads((tampered / "manifest.json").read_text())
+    m["thresholds"]["block"] = 0.999999
+    (tampered / "manifest.json").write_text(json.dumps(m))
+    with pytest.raises(BundleError, match="manifest.json was modified"):
+        scorer.swap(tampered)
+    with pytest.raises(BundleError, match="not signed"):
+        scorer.swap(challenger, require_signature=True)
+    assert scorer.score(event) == before
+
+
+def test_swaps_under_concurrent_scoring_fail_no_call(
+    scorer: Scorer, bundle_dir: Path, challenger: Path, offline: OfflineFeatures, repo: Path
+) -> None:
+    """Four threads score a stream while the bundle is swapped back and forth 100 times: no call
+    fails, and every result is exactly the champion's or the challenger's for its event."""
+    events = events_after_cutoff(offline, 60)
+    one = {e.transaction_id: scorer.score(e) for e in events}
+    other_scorer = Scorer.open(challenger, repo)
+    two = {e.transaction_id: other_scorer.score(e) for e in events}
+    stop = threading.Event()
+    errors: list[BaseException] = []
+    seen: list[ScoreResult] = []
+    batches: list[list[ScoreResult]] = []
+
+    def work() -> None:
+        while not stop.is_set():
+            for e in events:
+                try:
+                    r = scorer.score(e)
+                    batch = scorer.score_many(events[:40])
+                except BaseException as exc:
+                    errors.append(exc)
+                    return
+                seen.append(r)
+                batches.append(batch)
+
+    threads = [threading.Thread(target=work) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for i in range(100):
+        scorer.swap(challenger if i % 2 == 0 else bundle_dir)
+    stop.set()
+    for t in threads:
+        t.join()
+    assert not errors
+    assert {r.model_version for r in seen} == {
+        one[events[0].transaction_id].model_version,
+        two[events[0].transaction_id].model_version,
+    }
+    for r in seen:
+        assert r in (one[r.event_id], two[r.event_id])
+    by_version = {one[events[0].transaction_id].model_version: one}
+    by_version[two[events[0].transaction_id].model_version] = two
+    for batch in batches:  # each batch is scored by one model, whole
+        (version,) = {b.model_version for b in batch}
+        assert_same_results(batch, [by_version[version][b.event_id] for b in batch])
