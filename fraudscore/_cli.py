@@ -459,6 +459,14 @@ def print_metrics(report: dict[str, Any]) -> None:
 @click.option("--chunk-size", default=20_000, show_default=True, help="Events per chunk (--out).")
 @click.option("--columns", "columns_spec", help="Column mapping of --data (see train).")
 @click.option("--timezone", default="UTC", show_default=True)
+@click.option(
+    "--since",
+    "since_s",
+    default="state",
+    show_default=True,
+    help="--data without --out: score the events after this ISO time; 'state' (the end of the "
+    "store's latest materialization) or 'start' (from the file's first event).",
+)
 @click.option("--key-file", type=click.Path(dir_okay=False), help="Verify the bundle's signature.")
 @click.option("--require-signature", is_flag=True, help="Refuse an unsigned bundle.")
 def score(
@@ -472,10 +480,14 @@ def score(
     chunk_size: int,
     columns_spec: str | None,
     timezone: str,
+    since_s: str,
     key_file: str | None,
     require_signature: bool,
 ) -> None:
-    """Score events (from --data or --event) against the online store. Writes nothing to it."""
+    """Score events (from --data or --event) against the online store. Writes nothing to it.
+
+    With --data, the events after the store's state by default: earlier ones are already in it
+    (they would score as late events)."""
     from fraudscore._columns import Columns
     from fraudscore._serving.scorer import Scorer
     from fraudscore._training.pipeline import read_events, to_events
@@ -499,7 +511,15 @@ def score(
             fields["timestamp"] = datetime.fromisoformat(fields["timestamp"])
             events = [scorer.kind.event_type(**fields)]
         elif data:
-            events = to_events(read_events(data, columns).head(limit), scorer.kind)
+            frame = read_events(data, columns)
+            since = _since(since_s, repo)
+            if since is not None:
+                frame = frame[frame["timestamp"] > since]
+            window = (
+                f"after {since:%Y-%m-%d %H:%M:%S %Z}" if since is not None else "from the start"
+            )
+            console.print(f"scoring the first {min(limit, len(frame)):,} events {window}")
+            events = to_events(frame.head(limit), scorer.kind)
         else:
             raise click.UsageError("give --data or --event")
         for event in events:
@@ -531,6 +551,26 @@ def sign(bundle: str, key_file: str | None) -> None:
 
     _run(go)
     console.print(f"signed {bundle}")
+
+
+def _since(since_s: str, repo: str) -> Any:
+    """The time after which --data's events are scored (None: all of them)."""
+    import pandas as pd
+
+    if since_s == "start":
+        return None
+    if since_s == "state":
+        from fraudscore._feast import state_as_of
+
+        as_of = state_as_of(repo)
+        return pd.Timestamp(as_of).tz_convert("UTC") if as_of is not None else None
+    try:
+        stamp = pd.Timestamp(since_s)
+    except ValueError:
+        raise click.BadParameter(
+            f"{since_s!r} is not an ISO time, 'state' or 'start'", param_hint="--since"
+        ) from None
+    return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
 
 
 def _backfill(scorer: Any, data: str, out_path: str, columns: Any, chunk_size: int) -> None:
@@ -565,6 +605,7 @@ def result_dict(result: Any) -> dict[str, Any]:
         "missing_state": list(result.missing_state),
         "stale_state": list(result.stale_state),
         "degraded": result.degraded,
+        "late_event": result.late_event,
     }
 
 

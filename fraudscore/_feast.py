@@ -188,3 +188,12 @@ def materialize_repo(
     from fraudscore._online.layout import write_descriptor
 
     write_descriptor(store)  # materialize rewrites the registry: keep the descriptor current
+
+
+def state_as_of(repo: str | Path) -> datetime | None:
+    """The end of the latest ``feast materialize`` of any view: the online store's state is as of
+    then (plus whatever services recorded since). None when nothing was materialized."""
+    store = open_store(repo)
+    with feast_errors("reading the registry"):
+        ends = [end for fv in store.list_feature_views() for _, end in fv.materialization_intervals]
+    return max(ends) if ends else None

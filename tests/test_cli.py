@@ -144,9 +144,19 @@ def test_cli_login_pipeline(tmp_path: Path) -> None:
         "score", "--bundle", bundle, "--repo", repo, "--data", data, "--limit", "3", "--json"
     )
     lines = [json.loads(line) for line in scored.stdout.splitlines()]
-    first = pd.read_parquet(data).head(3)["login_id"].tolist()
-    assert [r["event_id"] for r in lines] == first
+    frame = pd.read_parquet(data)
+    after = frame[frame["timestamp"] > pd.Timestamp("2018-05-05", tz="UTC")]
+    assert [r["event_id"] for r in lines] == after.head(3)["login_id"].tolist()
+    assert "after 2018-05-05 00:00:00 UTC" in scored.output  # the window it scored
     assert all(r["decision"] in ("allow", "challenge", "deny") for r in lines)
+    assert not any(r["late_event"] for r in lines)
+    from_start = invoke(
+        "score", "--bundle", bundle, "--repo", repo, "--data", data, "--limit", "20",
+        "--since", "start", "--json",
+    )  # fmt: skip
+    early = [json.loads(line) for line in from_start.stdout.splitlines()]
+    assert [r["event_id"] for r in early] == frame.head(20)["login_id"].tolist()
+    assert any(r["late_event"] for r in early)  # already folded into the store
     assert all(0.0 <= r["score"] <= 1.0 and r["model_version"] for r in lines)
     bad = (
         '{"login_id": "x", "timestamp": "2018-05-02T10:00:00+00:00", "user_id": "U1", '

@@ -190,7 +190,8 @@ def features(cols: Mapping[str, Any], reads: Mapping[str, Sequence[Any]], xp: An
         # 1970-01-01 was a Thursday: (days + 3) % 7 is 0 on Monday, 5 and 6 at the weekend.
         xp.as_float((xp.floor(t / DAY) + 3.0) % 7.0 >= 5.0),
         cols["cnp"],
-        t - c[_C["tx_ts"]],
+        # Time since: never negative (a late event reads as "just now", see ScoreResult).
+        at_least(t - c[_C["tx_ts"]], 0.0),
         c[_C["n_1h"]],
         c[_C["n_1d"]],
         c[_C["n_7d"]],
@@ -208,7 +209,7 @@ def features(cols: Mapping[str, Any], reads: Mapping[str, Sequence[Any]], xp: An
         k[_K["fraud_30d"]],
         k[_K["fraud_30d"]] / (k[_K["n_30d"]] + 1.0),
         ct[_CT["n_30d"]],
-        t - ct[_CT["tx_ts"]],
+        at_least(t - ct[_CT["tx_ts"]], 0.0),
         _z_score(amount, c[_C["amt_7d"]], c[_C["amt2_7d"]], c[_C["n_7d"]], xp),
         _z_score(amount, c[_C["amt_30d"]], c[_C["amt2_30d"]], c[_C["n_30d"]], xp),
         # Today's spend, this transaction included, against the card's usual daily spend over

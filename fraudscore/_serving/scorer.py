@@ -26,8 +26,8 @@ from fraudscore._state import NP, PY
 __all__ = ["STORE_UNAVAILABLE", "ScoreResult", "Scorer"]
 
 _READ_CHUNK = 8192
-#: (missing views, stale views) of one scored event.
-_Flags = tuple[tuple[str, ...], tuple[str, ...]]
+#: (missing views, stale views, late) of one scored event.
+_Flags = tuple[tuple[str, ...], tuple[str, ...], bool]
 #: Batches of at least this many events compute features on arrays (see ``score_many``).
 _ARRAY_BATCH = 32
 _POLICIES = ("fail", "degrade")
@@ -54,6 +54,10 @@ class ScoreResult:
     #: The online store failed and the scorer degrades (``on_store_error="degrade"``): the event
     #: was scored as if its entities had no history, and the first reason says so.
     degraded: bool = False
+    #: The event is older than some of its entities' stored state (an offline terminal, a
+    #: batch acquirer): it was scored on that state, with times since the last activity read as
+    #: zero (never negative), as the offline fold reads an event at the same instant.
+    late_event: bool = False
 
     @property
     def has_full_history(self) -> bool:
@@ -106,6 +110,8 @@ class Scorer:
         self._active = self._model_of(bundle, thresholds)
         self._views = self.kind.views
         self._names = [v.name for v in self._views]
+        #: Positions of each view's clocks in its state.
+        self._clocks = [tuple(range(len(v.clocks))) for v in self._views]
         self._keys = self.kind.keys
         self._derived = [(column, self._names.index(view)) for column, view in self.kind.derived]
         self._label_views = [i for i, v in enumerate(self._views) if "label" in v.clocks]
@@ -211,21 +217,28 @@ class Scorer:
                 "event", type(event).__name__, f"a {self.kind.event_type.__name__}"
             )
 
-    def _row(self, event: Any, states: Sequence[Sequence[float]]) -> tuple[list[float], Any, Any]:
-        """(features, missing views, stale views) of one event, on floats (``PY``)."""
+    def _row(
+        self, event: Any, states: Sequence[Sequence[float]]
+    ) -> tuple[list[float], tuple[str, ...], tuple[str, ...], bool]:
+        """(features, missing views, stale views, late) of one event, on floats (``PY``)."""
         cols = self.kind.values(event)
         t = cols["t"]
         reads = {}
         missing: tuple[str, ...] = ()
         stale: tuple[str, ...] = ()
-        for view, state in zip(self._views, states, strict=True):
+        late = False
+        for view, state, clocks in zip(self._views, states, self._clocks, strict=True):
             values, is_missing, is_stale = view.read(state, t, PY)
             reads[view.name] = values
             if is_missing:
                 missing += (view.name,)
             elif is_stale:
                 stale += (view.name,)
-        return self.kind.compute(cols, reads, PY), missing, stale
+            elif not late:
+                for c in clocks:
+                    if state[c] > t:
+                        late = True
+        return self.kind.compute(cols, reads, PY), missing, stale, late
 
     def score(
         self,
@@ -253,7 +266,7 @@ class Scorer:
             if not self.degrade:
                 raise
             states, degraded = [v.empty_row() for v in self._views], True
-        x, missing, stale = self._row(event, states)
+        x, missing, stale, late = self._row(event, states)
         score, contrib = m.model.run_one(x)
         return self._result(
             m,
@@ -263,6 +276,7 @@ class Scorer:
             (contrib @ m.catalogue.matrix).tolist(),
             missing,
             stale,
+            late,
             thr,
             k,
             degraded,
@@ -372,20 +386,24 @@ class Scorer:
         reads = {}
         missing = np.zeros((len(events), len(self._views)), dtype=bool)
         stale = np.zeros_like(missing)
+        late = np.zeros(len(events), dtype=bool)
         for vi, (view, state) in enumerate(zip(self._views, arrays, strict=True)):
             reads[view.name], m, s = view.read(list(state.T), t, NP)
             missing[:, vi], stale[:, vi] = m, s & ~m
+            fresh = ~(m | s)
+            late |= fresh & (state[:, list(self._clocks[vi])] > t[:, None]).any(axis=1)
         names = self._names
         cache: dict[bytes, _Flags] = {}
-        for m_row, s_row in zip(missing, stale, strict=True):
-            key = m_row.tobytes() + s_row.tobytes()
-            pair = cache.get(key)
-            if pair is None:
-                pair = cache[key] = (
+        for m_row, s_row, is_late in zip(missing, stale, late, strict=True):
+            key = m_row.tobytes() + s_row.tobytes() + is_late.tobytes()
+            triple = cache.get(key)
+            if triple is None:
+                triple = cache[key] = (
                     tuple(n for n, f in zip(names, m_row, strict=True) if f),
                     tuple(n for n, f in zip(names, s_row, strict=True) if f),
+                    bool(is_late),
                 )
-            flags.append(pair)
+            flags.append(triple)
         return np.column_stack(
             [np.broadcast_to(f, t.shape) for f in self.kind.compute(cols, reads, NP)]
         )
@@ -399,6 +417,7 @@ class Scorer:
         code_sums: list[float],
         missing: tuple[str, ...],
         stale: tuple[str, ...],
+        late: bool,
         thr: Thresholds,
         k: int,
         degraded: bool,
@@ -427,6 +446,7 @@ class Scorer:
             missing_state=missing,
             stale_state=stale,
             degraded=degraded,
+            late_event=late,
         )
 
     # -- recording ---------------------------------------------------------------------------
