@@ -28,6 +28,18 @@ def test_score_fraudscore(benchmark: Any, scorer: Scorer, world: dict[str, Any])
 
 
 @pytest.mark.benchmark(group="score-transaction")
+def test_score_with_challenger(benchmark: Any, scorer: Scorer, world: dict[str, Any]) -> None:
+    """score() with a challenger in shadow (a second ONNX pass and the log), against score()
+    alone in alternating blocks on the same events."""
+    shadowed = Scorer.open(world["bundle"], world["repo"])
+    shadowed.set_challenger(world["bundle"])
+    nxt = cycle(world["live"])
+    result = benchmark(lambda: shadowed.score(nxt()))
+    assert result.shadow is not None and result.shadow.score == pytest.approx(result.score)
+    interleaved(benchmark, OURS, scorer.score, shadowed.score, world["live"])
+
+
+@pytest.mark.benchmark(group="score-transaction")
 def test_score_user_path(
     benchmark: Any, user_path: UserPath, world: dict[str, Any], scorer: Scorer
 ) -> None:

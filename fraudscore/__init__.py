@@ -23,7 +23,7 @@ from fraudscore._model.bundle import Bundle, Thresholds, load_bundle, sign_bundl
 from fraudscore._online import FeastSource, FeatureSource, RedisSource, SqliteSource, open_source
 from fraudscore._serving.backfill import BackfillReport, backfill
 from fraudscore._serving.reasons import Reason
-from fraudscore._serving.scorer import Scorer, ScoreResult
+from fraudscore._serving.scorer import Scorer, ScoreResult, ShadowRecord, ShadowResult
 from fraudscore._sim.handbook import HANDBOOK_WINDOWS, HandbookSimConfig, simulate_handbook
 from fraudscore._sim.logins import LoginSimConfig, simulate_logins
 from fraudscore._sim.transactions import TransactionSimConfig, simulate_transactions
@@ -62,6 +62,8 @@ __all__ = [
     "RedisSource",
     "ScoreResult",
     "Scorer",
+    "ShadowRecord",
+    "ShadowResult",
     "SqliteSource",
     "Thresholds",
     "TrainConfig",

@@ -119,3 +119,39 @@ def test_swaps_under_concurrent_scoring_fail_no_call(
     for batch in batches:  # each batch is scored by one model, whole
         (version,) = {b.model_version for b in batch}
         assert_same_results(batch, [by_version[version][b.event_id] for b in batch])
+
+
+def test_shadow_challenger_scores_beside_the_champion(
+    scorer: Scorer, challenger: Path, offline: OfflineFeatures, repo: Path
+) -> None:
+    """With a challenger, the champion still decides (its results unchanged but for .shadow);
+    the challenger's score and decision are its own model's; the log records both, bounded."""
+    from dataclasses import replace
+
+    events = events_after_cutoff(offline, 60)
+    champion = [scorer.score(e) for e in events]
+    alone = {e.transaction_id: Scorer.open(challenger, repo).score(e) for e in events}
+    small = Scorer.open(scorer.bundle.path, repo, shadow_log_size=50)
+    for s in (scorer, small):
+        s.set_challenger(challenger)
+    shadowed = [scorer.score(e) for e in events]
+    assert [replace(r, shadow=None) for r in shadowed] == champion
+    for r in shadowed:
+        assert r.shadow is not None
+        twin = alone[r.event_id]
+        assert (r.shadow.model_version, r.shadow.decision) == (twin.model_version, twin.decision)
+        assert r.shadow.score == pytest.approx(twin.score, abs=1e-12)
+    batch = scorer.score_many(events)  # the array path shadows too
+    assert [b.shadow.score for b in batch] == pytest.approx([r.shadow.score for r in shadowed])
+    log = scorer.shadow_log(clear=True)
+    assert len(log) == 120 and log[0].event_id == events[0].transaction_id
+    assert (log[0].champion_score, log[0].challenger_score) == (
+        shadowed[0].score,
+        shadowed[0].shadow.score,
+    )
+    assert scorer.shadow_log() == []
+    for e in events:
+        small.score(e)
+    assert [r.event_id for r in small.shadow_log()] == [e.transaction_id for e in events[-50:]]
+    scorer.set_challenger(None)
+    assert scorer.score(events[0]) == champion[0]

@@ -7,8 +7,10 @@ reason matrix) is decided in ``__init__``; ``score`` only does the per-event wor
 from __future__ import annotations
 
 import gc
+from collections import deque
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +25,7 @@ from fraudscore._online import FeatureSource, Key, open_source
 from fraudscore._serving.reasons import MAX_REASONS, Reason, ReasonCatalogue, TemplateValues
 from fraudscore._state import NP, PY
 
-__all__ = ["STORE_UNAVAILABLE", "ScoreResult", "Scorer"]
+__all__ = ["STORE_UNAVAILABLE", "ScoreResult", "Scorer", "ShadowRecord", "ShadowResult"]
 
 _READ_CHUNK = 8192
 #: (missing views, stale views, late) of one scored event.
@@ -36,6 +38,29 @@ _WARM_UP = 20
 
 #: The reason code of a result scored without history because the online store failed.
 STORE_UNAVAILABLE = "STORE_UNAVAILABLE"
+
+
+@dataclass(frozen=True, slots=True)
+class ShadowResult:
+    """A challenger's verdict on an event it did not decide: its version, score and decision."""
+
+    model_version: str
+    score: float
+    decision: str
+
+
+@dataclass(frozen=True, slots=True)
+class ShadowRecord:
+    """One line of the shadow log: the champion's and the challenger's verdicts on one event."""
+
+    event_id: str
+    timestamp: datetime
+    champion_version: str
+    champion_score: float
+    champion_decision: str
+    challenger_version: str
+    challenger_score: float
+    challenger_decision: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +83,8 @@ class ScoreResult:
     #: batch acquirer): it was scored on that state, with times since the last activity read as
     #: zero (never negative), as the offline fold reads an event at the same instant.
     late_event: bool = False
+    #: The challenger's verdict when the scorer carries one (``Scorer.set_challenger``).
+    shadow: ShadowResult | None = None
 
     @property
     def has_full_history(self) -> bool:
@@ -73,6 +100,8 @@ class _Active:
     catalogue: ReasonCatalogue
     thresholds: Thresholds
     version: str
+    #: A challenger scored in shadow beside this model, or None.
+    shadow: _Active | None = None
 
 
 class Scorer:
@@ -86,6 +115,7 @@ class Scorer:
         max_reasons: int = 3,
         thresholds: Thresholds | None = None,
         on_store_error: str = "fail",
+        shadow_log_size: int = 100_000,
     ) -> None:
         """``on_store_error`` chooses what ``score`` does when the online store fails (down,
         past its timeout, locked): ``"fail"`` raises :class:`FeatureStoreError` (fail closed);
@@ -108,6 +138,11 @@ class Scorer:
         self.source = source
         self.max_reasons = _check_max_reasons(max_reasons)
         self._active = self._model_of(bundle, thresholds)
+        if type(shadow_log_size) is not int or shadow_log_size < 0:
+            raise EventValidationError(
+                "shadow_log_size", shadow_log_size, "a non-negative int", where="option"
+            )
+        self._shadow_log: deque[ShadowRecord] = deque(maxlen=shadow_log_size)
         self._views = self.kind.views
         self._names = [v.name for v in self._views]
         #: Positions of each view's clocks in its state.
@@ -194,12 +229,45 @@ class Scorer:
             if isinstance(bundle, Bundle)
             else load_bundle(bundle, key=signing_key(key), require_signature=require_signature)
         )
-        new = self._model_of(loaded, thresholds)
+        new = replace(self._model_of(loaded, thresholds), shadow=self._active.shadow)
         warm = self.kind.sample()
         for _ in range(_WARM_UP):
             self._score(new, warm, new.thresholds, MAX_REASONS)
         old, self._active = self._active, new
         return old.version
+
+    def set_challenger(
+        self,
+        bundle: Bundle | str | Path | None,
+        *,
+        thresholds: Thresholds | None = None,
+        key: bytes | str | None = None,
+        require_signature: bool = False,
+    ) -> None:
+        """Score every event with a challenger too, in shadow: the champion decides, the
+        challenger's score and decision go into ``result.shadow`` and the shadow log. The same
+        features feed both (read once); the challenger runs a second ONNX pass, without reasons.
+        ``None`` removes the challenger. Checked like :meth:`swap`."""
+        current = self._active
+        if bundle is None:
+            self._active = replace(current, shadow=None)
+            return
+        loaded = (
+            bundle
+            if isinstance(bundle, Bundle)
+            else load_bundle(bundle, key=signing_key(key), require_signature=require_signature)
+        )
+        challenger = self._model_of(loaded, thresholds)
+        challenger.model.run_one([0.0] * len(self.kind.features))
+        self._active = replace(current, shadow=challenger)
+
+    def shadow_log(self, *, clear: bool = False) -> list[ShadowRecord]:
+        """The shadow log, oldest first: the last ``shadow_log_size`` events scored with a
+        challenger (``Scorer(..., shadow_log_size=...)``, default 100,000)."""
+        records = list(self._shadow_log)
+        if clear:
+            self._shadow_log.clear()
+        return records
 
     # -- scoring ---------------------------------------------------------------------------
 
@@ -268,7 +336,7 @@ class Scorer:
             states, degraded = [v.empty_row() for v in self._views], True
         x, missing, stale, late = self._row(event, states)
         score, contrib = m.model.run_one(x)
-        return self._result(
+        result = self._result(
             m,
             event,
             x,
@@ -281,6 +349,32 @@ class Scorer:
             k,
             degraded,
         )
+        if m.shadow is None:
+            return result
+        return self._shadowed(result, event, m.shadow, m.shadow.model.run_one(x)[0])
+
+    def _shadowed(
+        self, result: ScoreResult, event: Any, shadow: _Active, score: float
+    ) -> ScoreResult:
+        """``result`` with the challenger's verdict, logged."""
+        thr, labels = shadow.thresholds, self.kind.decisions
+        decision = (
+            labels[2] if score >= thr.block else labels[1] if score >= thr.review else labels[0]
+        )
+        verdict = ShadowResult(shadow.version, score, decision)
+        self._shadow_log.append(
+            ShadowRecord(
+                result.event_id,
+                event.timestamp,
+                result.model_version,
+                result.score,
+                result.decision,
+                verdict.model_version,
+                score,
+                decision,
+            )
+        )
+        return replace(result, shadow=verdict)
 
     def score_many(
         self, events: Sequence[Any], *, thresholds: Thresholds | None = None
@@ -317,7 +411,7 @@ class Scorer:
     ) -> list[ScoreResult]:
         x, flags, degraded, contrib, prob = self._batch(m, events, self.degrade)
         sums = contrib @ m.catalogue.matrix
-        return [
+        results = [
             self._result(
                 m,
                 event,
@@ -330,6 +424,13 @@ class Scorer:
                 bool(degraded[i]),
             )
             for i, event in enumerate(events)
+        ]
+        if m.shadow is None:
+            return results
+        shadow = m.shadow
+        scores = _sigmoid_of_sums(shadow.model.contributions(x.astype(np.float32))).tolist()
+        return [
+            self._shadowed(r, e, shadow, s) for r, e, s in zip(results, events, scores, strict=True)
         ]
 
     def score_codes(
