@@ -40,6 +40,18 @@ def test_score_with_challenger(benchmark: Any, scorer: Scorer, world: dict[str, 
 
 
 @pytest.mark.benchmark(group="score-transaction")
+def test_score_tracking_drift(benchmark: Any, scorer: Scorer, world: dict[str, Any]) -> None:
+    """score() with live drift tracking on (a list append per call, binned every 1,024), against
+    score() with it off, in alternating blocks on the same events."""
+    tracking = Scorer.open(world["bundle"], world["repo"], track_drift=True)
+    nxt = cycle(world["live"])
+    result = benchmark(lambda: tracking.score(nxt()))
+    assert 0.0 <= result.score <= 1.0
+    interleaved(benchmark, OURS, scorer.score, tracking.score, world["live"])
+    assert tracking.drift_report().events > 0
+
+
+@pytest.mark.benchmark(group="score-transaction")
 def test_score_user_path(
     benchmark: Any, user_path: UserPath, world: dict[str, Any], scorer: Scorer
 ) -> None:

@@ -22,6 +22,7 @@ from fraudscore._events import Label, Login, Transaction
 from fraudscore._model.bundle import Bundle, Thresholds, load_bundle, sign_bundle
 from fraudscore._online import FeastSource, FeatureSource, RedisSource, SqliteSource, open_source
 from fraudscore._serving.backfill import BackfillReport, backfill
+from fraudscore._serving.drift import DriftReport
 from fraudscore._serving.reasons import Reason
 from fraudscore._serving.scorer import Scorer, ScoreResult, ShadowRecord, ShadowResult
 from fraudscore._sim.handbook import HANDBOOK_WINDOWS, HandbookSimConfig, simulate_handbook
@@ -32,6 +33,7 @@ from fraudscore._training.offline import OfflineFeatures
 from fraudscore._training.pipeline import (
     build_features,
     build_store,
+    monitor,
     read_events,
     score_frame,
     train_model,
@@ -46,6 +48,7 @@ __all__ = [
     "Bundle",
     "BundleError",
     "Columns",
+    "DriftReport",
     "Evaluation",
     "EventValidationError",
     "FeastSource",
@@ -77,6 +80,7 @@ __all__ = [
     "default_windows",
     "evaluate",
     "load_bundle",
+    "monitor",
     "open_source",
     "read_events",
     "score_frame",

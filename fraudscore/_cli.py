@@ -534,6 +534,56 @@ def score(
 
 @main.command()
 @click.option("--bundle", required=True, type=click.Path(file_okay=False))
+@click.option("--data", required=True, type=click.Path(), help="Live events (with history).")
+@click.option("--start", "start_day", callback=_day, help="First day to monitor (default: all).")
+@click.option("--end", "end_day", callback=_day, help="Last day to monitor.")
+@data_options
+@click.option("--json", "as_json", is_flag=True)
+def monitor(
+    bundle: str,
+    data: str,
+    start_day: date | None,
+    end_day: date | None,
+    columns_spec: str | None,
+    timezone: str,
+    drop_bad_rows: bool,
+    as_json: bool,
+) -> None:
+    """Drift without labels: PSI of each feature and of the score against the bundle's training
+    reference (flags over 0.1 and 0.25), and the alert rates against the expected ones."""
+    from fraudscore._model.bundle import load_bundle
+    from fraudscore._training.pipeline import monitor as drift_of
+
+    def go() -> Any:
+        loaded = load_bundle(bundle)
+        with step("building features and scoring"):
+            features = _features(data, loaded.kind, columns_spec, timezone, drop_bad_rows)
+            return drift_of(loaded, features, start_day, end_day)
+
+    report = _run(go)
+    if as_json:
+        click.echo(json.dumps(report.to_dict(), indent=2))
+        return
+    table = Table(
+        title=f"drift over {report.events:,} scored events (PSI; > 0.1 moderate, > 0.25 major)"
+    )
+    table.add_column("feature")
+    table.add_column("PSI", justify="right")
+    table.add_column("flag")
+    flagged = report.flagged
+    for name, value in sorted(report.features.items(), key=lambda kv: -kv[1]):
+        table.add_row(name, f"{value:.3f}", flagged.get(name, ""))
+    table.add_row("[bold]score[/]", f"{report.score:.3f}", "")
+    out.print(table)
+    for level in ("review", "block"):
+        out.print(
+            f"{level} rate: {report.alert_rates[level]:.2%} live, "
+            f"{report.expected_alert_rates[level]:.2%} expected"
+        )
+
+
+@main.command()
+@click.option("--bundle", required=True, type=click.Path(file_okay=False))
 @click.option(
     "--key-file",
     type=click.Path(dir_okay=False),

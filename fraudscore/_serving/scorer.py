@@ -22,6 +22,7 @@ from fraudscore._kinds import EventKind, kind_spec
 from fraudscore._model.bundle import Bundle, Thresholds, load_bundle, signing_key
 from fraudscore._model.runtime import OnnxModel
 from fraudscore._online import FeatureSource, Key, open_source
+from fraudscore._serving.drift import DriftReport, DriftTracker
 from fraudscore._serving.reasons import MAX_REASONS, Reason, ReasonCatalogue, TemplateValues
 from fraudscore._state import NP, PY
 
@@ -102,6 +103,8 @@ class _Active:
     version: str
     #: A challenger scored in shadow beside this model, or None.
     shadow: _Active | None = None
+    #: Live feature and score counts against this model's reference, or None (not tracked).
+    drift: DriftTracker | None = None
 
 
 class Scorer:
@@ -116,6 +119,7 @@ class Scorer:
         thresholds: Thresholds | None = None,
         on_store_error: str = "fail",
         shadow_log_size: int = 100_000,
+        track_drift: bool = False,
     ) -> None:
         """``on_store_error`` chooses what ``score`` does when the online store fails (down,
         past its timeout, locked): ``"fail"`` raises :class:`FeatureStoreError` (fail closed);
@@ -137,6 +141,7 @@ class Scorer:
             )
         self.source = source
         self.max_reasons = _check_max_reasons(max_reasons)
+        self._track_drift = bool(track_drift)
         self._active = self._model_of(bundle, thresholds)
         if type(shadow_log_size) is not int or shadow_log_size < 0:
             raise EventValidationError(
@@ -154,7 +159,7 @@ class Scorer:
         # event then runs warm code, statements and caches instead of paying for them.
         warm = self.kind.sample()
         for _ in range(_WARM_UP):
-            self.score(warm, max_reasons=MAX_REASONS)
+            self._score(replace(self._active, drift=None), warm, self.thresholds, MAX_REASONS)
 
     @classmethod
     def open(
@@ -184,14 +189,22 @@ class Scorer:
             raise BundleError(
                 bundle.path, f"it scores {bundle.kind}s, this scorer {self.kind.name}s"
             )
+        thr = thresholds or bundle.thresholds
+        drift = None
+        if self._track_drift:
+            ref = bundle.manifest.get("drift_reference")
+            if ref is None:
+                raise BundleError(bundle.path, "it has no drift reference to track against")
+            drift = DriftTracker(ref, self.kind.features, thr)
         return _Active(
             bundle=bundle,
             model=OnnxModel(bundle.model_bytes, len(self.kind.features)),
             catalogue=ReasonCatalogue(
                 bundle.manifest["catalogue"], self.kind.features, bundle.path
             ),
-            thresholds=thresholds or bundle.thresholds,
+            thresholds=thr,
             version=bundle.version,
+            drift=drift,
         )
 
     @property
@@ -232,7 +245,7 @@ class Scorer:
         new = replace(self._model_of(loaded, thresholds), shadow=self._active.shadow)
         warm = self.kind.sample()
         for _ in range(_WARM_UP):
-            self._score(new, warm, new.thresholds, MAX_REASONS)
+            self._score(replace(new, drift=None, shadow=None), warm, new.thresholds, MAX_REASONS)
         old, self._active = self._active, new
         return old.version
 
@@ -260,6 +273,16 @@ class Scorer:
         challenger = self._model_of(loaded, thresholds)
         challenger.model.run_one([0.0] * len(self.kind.features))
         self._active = replace(current, shadow=challenger)
+
+    def drift_report(self) -> DriftReport:
+        """PSI of the live features and scores seen since the model went into service, against
+        its training reference (``Scorer(..., track_drift=True)``)."""
+        tracker = self._active.drift
+        if tracker is None:
+            raise EventValidationError(
+                "track_drift", False, "a scorer opened with track_drift=True", where="option"
+            )
+        return tracker.report()
 
     def shadow_log(self, *, clear: bool = False) -> list[ShadowRecord]:
         """The shadow log, oldest first: the last ``shadow_log_size`` events scored with a
@@ -349,6 +372,8 @@ class Scorer:
             k,
             degraded,
         )
+        if m.drift is not None:
+            m.drift.add(x, score)
         if m.shadow is None:
             return result
         return self._shadowed(result, event, m.shadow, m.shadow.model.run_one(x)[0])
@@ -425,6 +450,9 @@ class Scorer:
             )
             for i, event in enumerate(events)
         ]
+        if m.drift is not None:
+            for row, r in zip(x.tolist(), results, strict=True):
+                m.drift.add(row, r.score)
         if m.shadow is None:
             return results
         shadow = m.shadow

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 
 from fraudscore._columns import Columns
-from fraudscore._errors import EventValidationError
+from fraudscore._errors import BundleError, EventValidationError
 from fraudscore._events import Label, Login, Transaction
 from fraudscore._feast import apply_repo, materialize_repo, write_sources
 from fraudscore._frames import BadRows
@@ -27,12 +27,14 @@ from fraudscore._training.train import TrainConfig, TrainedModel, train
 if TYPE_CHECKING:
     import pandas as pd
 
+    from fraudscore._serving.drift import DriftReport
     from fraudscore._serving.scorer import Scorer, ScoreResult
 
 __all__ = [
     "build_features",
     "build_store",
     "fingerprint",
+    "monitor",
     "read_events",
     "replay",
     "score_frame",
@@ -135,6 +137,35 @@ def train_model(
     # What training can see: the rows up to the window's end (later rows change nothing).
     seen = frame[frame["timestamp"] < pd.Timestamp(end + timedelta(days=1), tz="UTC")]
     return train(kind, frame, start, end, out, config, fingerprint(seen), extra)
+
+
+def monitor(
+    bundle: Bundle | str | Path,
+    features: OfflineFeatures,
+    start: date | None = None,
+    end: date | None = None,
+) -> DriftReport:
+    """Drift of ``features`` (the scored rows of the days ``[start, end]``, default all)
+    against the bundle's training reference: PSI per feature and for the score, flags over
+    0.1 and 0.25, and the alert rates against those the thresholds were chosen for."""
+    from fraudscore._serving.drift import drift_report
+    from fraudscore._training.train import day_mask
+
+    loaded = bundle if isinstance(bundle, Bundle) else load_bundle(bundle)
+    kind = kind_spec(loaded.kind, where=loaded.path)
+    if features.kind != kind.name:
+        raise EventValidationError("features", features.kind, f"{kind.name} features")
+    ref = loaded.manifest.get("drift_reference")
+    if ref is None:
+        raise BundleError(loaded.path, "it has no drift reference (trained before drift support)")
+    frame = features.frame[kind.scored(features.frame)]
+    if start is not None or end is not None:
+        lo = start or frame["timestamp"].min().date()
+        hi = end or frame["timestamp"].max().date()
+        frame = frame[day_mask(frame["timestamp"], lo, hi)]
+    x = frame[list(loaded.features)].to_numpy(np.float64)
+    scores, _ = OnnxModel(loaded.model_bytes, len(loaded.features)).run(x.astype(np.float32))
+    return drift_report(ref, loaded.features, x, scores, loaded.thresholds)
 
 
 def score_frame(

@@ -198,6 +198,11 @@ def train(
     )
     window = fit | val
     booster = fit_rounds(x[window], y[window], cfg, trees) if cfg.refit else held_out
+    from fraudscore._serving.drift import reference
+
+    drift = reference(
+        kind.features, x[window], val_scores, {"review": review_rate, "block": block_rate}
+    )
     from sklearn.metrics import average_precision_score, roc_auc_score
 
     model = export_onnx(booster, kind.features)
@@ -248,6 +253,7 @@ def train(
             "validation_metrics": "the held-out model on the held-out days",
         },
         "selection": selection,
+        "drift_reference": drift,
         "xgboost_params": asdict(cfg),
         "data_fingerprint": data_fingerprint,
         "library": {
