@@ -38,7 +38,7 @@ from fraudscore._training.pipeline import (
     score_frame,
     train_model,
 )
-from fraudscore._training.report import write_report
+from fraudscore._training.report import write_report, write_shadow_report
 from fraudscore._training.train import TrainConfig, TrainedModel
 
 __all__ = [
@@ -90,4 +90,5 @@ __all__ = [
     "simulate_transactions",
     "train_model",
     "write_report",
+    "write_shadow_report",
 ]

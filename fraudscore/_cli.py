@@ -532,6 +532,46 @@ def score(
     _run(go)
 
 
+@main.command("shadow-report")
+@click.option(
+    "--log",
+    "log_path",
+    required=True,
+    type=click.Path(dir_okay=False),
+    help="A shadow log as parquet (Scorer.shadow_log() records).",
+)
+@click.option(
+    "--data", required=True, type=click.Path(), help="Labelled events: their ids and labels."
+)
+@KIND
+@click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False))
+@click.option("--columns", "columns_spec", help="Column mapping of --data (see train).")
+@click.option("--timezone", default="UTC", show_default=True)
+def shadow_report(
+    log_path: str,
+    data: str,
+    kind: str,
+    out_path: str,
+    columns_spec: str | None,
+    timezone: str,
+) -> None:
+    """Champion against challenger on live events, from a shadow log and the labels known."""
+    import pandas as pd
+
+    from fraudscore._columns import Columns
+    from fraudscore._training.pipeline import read_events
+    from fraudscore._training.report import write_shadow_report
+
+    def go() -> Path:
+        columns = None
+        if columns_spec or timezone != "UTC":
+            columns = Columns.parse(columns_spec or "", timezone)
+        labels = read_events(data, columns)
+        return write_shadow_report(out_path, pd.read_parquet(log_path), labels, kind)
+
+    console.print(f"shadow report -> {_run(go)}")
+
+
 @main.command()
 @click.option("--bundle", required=True, type=click.Path(file_okay=False))
 @click.option("--data", required=True, type=click.Path(), help="Live events (with history).")

@@ -155,3 +155,48 @@ def test_shadow_challenger_scores_beside_the_champion(
     assert [r.event_id for r in small.shadow_log()] == [e.transaction_id for e in events[-50:]]
     scorer.set_challenger(None)
     assert scorer.score(events[0]) == champion[0]
+
+
+def test_shadow_report_compares_the_two_on_labelled_live_events(
+    scorer: Scorer, challenger: Path, offline: OfflineFeatures, tmp_path: Path
+) -> None:
+    """The shadow log joined with labels: both models' AP from their own scores, decisions at
+    each model's thresholds, and the disagreements; from the API and from the CLI."""
+    import re
+    from dataclasses import asdict
+
+    import pandas as pd
+    from click.testing import CliRunner
+    from sklearn.metrics import average_precision_score
+
+    from fraudscore import write_shadow_report
+    from fraudscore._cli import main
+    from fraudscore._training.pipeline import to_events
+
+    scorer.set_challenger(challenger)
+    frame = offline.frame
+    events = to_events(frame[frame["is_fraud"] == 1].head(40)) + to_events(frame.head(400))
+    for e in events:
+        scorer.score(e)
+    log = scorer.shadow_log()
+    html = write_shadow_report(tmp_path / "s.html", log, frame, "transaction").read_text()
+    found = dict(re.findall(r"<section id='([a-z]+)'>(.*?)</section>", html, flags=re.S))
+    assert list(found) == ["summary", "curves", "thresholds", "disagreements"]
+    labelled = pd.DataFrame([asdict(r) for r in log]).drop_duplicates("event_id", keep="last")
+    labelled = labelled.merge(
+        frame[["transaction_id", "is_fraud"]], left_on="event_id", right_on="transaction_id"
+    )
+    for who in ("champion", "challenger"):
+        ap = average_precision_score(labelled["is_fraud"], labelled[f"{who}_score"])
+        assert f"<td>{ap:.3f}</td>" in found["summary"]
+    log_file = tmp_path / "log.parquet"
+    pd.DataFrame([asdict(r) for r in log]).to_parquet(log_file)
+    labels = tmp_path / "labels.parquet"
+    frame[["transaction_id", "timestamp", "is_fraud"]].to_parquet(labels)
+    out = tmp_path / "cli.html"
+    result = CliRunner().invoke(
+        main,
+        ["shadow-report", "--log", str(log_file), "--data", str(labels), "--out", str(out)],
+    )
+    assert result.exit_code == 0, result.output
+    assert "id='disagreements'" in out.read_text()

@@ -19,6 +19,7 @@ import base64
 import html
 import io
 from collections.abc import Sequence
+from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -32,7 +33,7 @@ if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
-__all__ = ["SECTIONS", "write_report"]
+__all__ = ["SECTIONS", "SHADOW_SECTIONS", "write_report", "write_shadow_report"]
 
 SECTIONS = ("summary", "curves", "distributions", "thresholds", "reasons", "contributions")
 #: Alert rates of the threshold table, besides the bundle's own thresholds.
@@ -264,6 +265,94 @@ def _challenge(labelled: list[tuple[str, Evaluation]]) -> str:
     ax.legend(fontsize=8, loc="lower right")
     table = _table(["model", "recall at 1% challenged", "recall at 5% challenged"], rows)
     return _section("challenge", "Takeover recall against challenge rate", _png(fig) + table)
+
+
+# The shadow log ---------------------------------------------------------------------------------
+
+SHADOW_SECTIONS = ("summary", "curves", "thresholds", "disagreements")
+
+
+def write_shadow_report(path: str | Path, log: Any, labels: Any, kind: str) -> Path:
+    """An HTML report of a shadow log (``Scorer.shadow_log()`` records, or a frame of them)
+    joined with labels: the champion against the challenger on the same live events.
+
+    ``labels`` is a frame with the kind's id column and label (``is_fraud`` or ``is_ato``);
+    logged events without a label are left out and counted.
+    """
+    import matplotlib
+    import pandas as pd
+    from sklearn.metrics import average_precision_score, precision_recall_curve, roc_auc_score
+
+    matplotlib.use("Agg")
+    spec = kind_spec(kind, where="kind")
+    frame = log if isinstance(log, pd.DataFrame) else pd.DataFrame([asdict(r) for r in log])
+    if frame.empty:
+        raise TrainingError("the shadow log is empty: set a challenger and score some events")
+    truth = labels[[spec.id_field, spec.label]].rename(columns={spec.id_field: "event_id"})
+    joined = frame.drop_duplicates("event_id", keep="last").merge(truth, on="event_id")
+    y = joined[spec.label].to_numpy().astype(int)
+    if len(np.unique(y)) < 2:
+        raise TrainingError("the labelled shadow events need both classes to compare models")
+    names = {
+        "champion": joined["champion_version"].iloc[-1],
+        "challenger": joined["challenger_version"].iloc[-1],
+    }
+    rows = []
+    for who in names:
+        s = joined[f"{who}_score"].to_numpy()
+        rows.append([f"{who}: {names[who]}", f"{roc_auc_score(y, s):.3f}",
+                     f"{average_precision_score(y, s):.3f}"])  # fmt: skip
+    summary = (
+        f"<p>{len(frame):,} logged events, {len(joined):,} with a label "
+        f"({int(y.sum()):,} positive).</p>"
+        + _table(["model", "ROC AUC", "average precision"], rows)
+    )
+    fig, (ax,) = _figure(1, 1, (6.5, 4.2))
+    for who, style in (("champion", "-"), ("challenger", "--")):
+        p, r, _ = precision_recall_curve(y, joined[f"{who}_score"])
+        ax.plot(r, p, style, label=who)
+    ax.set(xlabel="recall", ylabel="precision", title="Precision-recall on live events")
+    ax.legend(fontsize=8, loc="lower left")
+    header = ["model", "flagged", "share of events", "precision", "recall"]
+    positives = max(int(y.sum()), 1)
+    table_rows = []
+    for who in names:
+        decisions = joined[f"{who}_decision"].to_numpy()
+        levels = {
+            f"{spec.decisions[1]} or {spec.decisions[2]}": np.isin(decisions, spec.decisions[1:]),
+            spec.decisions[2]: decisions == spec.decisions[2],
+        }
+        for level, flagged in levels.items():
+            n, tp = int(flagged.sum()), int((flagged & (y == 1)).sum())
+            precision = f"{tp / n:.3f}" if n else "-"
+            table_rows.append([who, level, f"{n / len(y):.2%}", precision, f"{tp / positives:.3f}"])
+    differ = joined[joined["champion_decision"] != joined["challenger_decision"]]
+    crosstab = pd.crosstab(differ["champion_decision"], differ["challenger_decision"])
+    cells = [
+        [str(i), *map(str, row)] for i, row in zip(crosstab.index, crosstab.values, strict=True)
+    ]
+    disagree = (
+        f"<p>{len(differ):,} of {len(joined):,} labelled events decided differently "
+        f"({int(differ[spec.label].sum()):,} of them positive).</p>"
+        + _table(["champion \\ challenger", *map(str, crosstab.columns)], cells)
+    )
+    parts = [
+        _section("summary", "Summary", summary),
+        _section("curves", "Precision-recall", _png(fig)),
+        _section("thresholds", "Decisions at each model's thresholds", _table(header, table_rows)),
+        _section("disagreements", "Where they disagree", disagree),
+    ]
+    title = f"fraudscore shadow report: {names['champion']} vs {names['challenger']}"
+    doc = (
+        f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>{_e(title)}</title>"
+        f"<style>{_STYLE}</style></head><body><h1>{_e(title)}</h1>"
+        + "".join(parts)
+        + "</body></html>"
+    )
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(doc, encoding="utf-8")
+    return out
 
 
 # Helpers --------------------------------------------------------------------------------------
