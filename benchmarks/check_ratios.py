@@ -22,8 +22,8 @@ GATE_DRIFT, RANGE_DRIFT = 1.3, "0.99-1.08x"
 RATIOS: list[tuple[str, str, str, float | None, float, str]] = [
     # The strongest peer: same read and features, Saabas contributions, score from their sum.
     ("test_score_lean_path", "test_score_fraudscore", ">=", 5.5, 8.0, "7.4-10.4x"),
-    ("test_score_login_lean_path", "test_score_login_fraudscore", ">=", 7.0, 8.0, "11.3-13.4x"),
-    ("test_score_redis_lean_path", "test_score_redis", ">=", 4.0, 8.0, "5.5-7.5x"),
+    ("test_score_login_lean_path", "test_score_login_fraudscore", ">=", 7.0, 8.0, "9.7-13.4x"),
+    ("test_score_redis_lean_path", "test_score_redis", ">=", 4.0, 8.0, "5.1-7.5x"),
     # Reported: the common user path (exact TreeSHAP, a second model) and the read alone.
     ("test_score_user_path", "test_score_fraudscore", ">=", None, 8.0, ""),
     ("test_score_login_user_path", "test_score_login_fraudscore", ">=", None, 8.0, ""),
