@@ -137,25 +137,23 @@ class DriftTracker:
         self._score_counts = np.zeros(len(self._score_edges) + 2, dtype=np.int64)
         self._alerts = np.zeros(2, dtype=np.int64)
         self._n = 0
-        self._rows: list[list[float]] = []
-        self._scores: list[float] = []
+        self._buffer: list[tuple[list[float], float]] = []
         self._lock = threading.Lock()
 
     def add(self, x: list[float], score: float) -> None:
-        """One scored event: a list append; every ``_FLUSH`` events are binned at once."""
-        self._rows.append(x)
-        self._scores.append(score)
-        if len(self._rows) >= _FLUSH:
+        """One scored event: one list append (atomic under the GIL); every ``_FLUSH`` events
+        are binned at once."""
+        self._buffer.append((x, score))
+        if len(self._buffer) >= _FLUSH:
             self.flush()
 
     def flush(self) -> None:
         with self._lock:
-            rows, scores = self._rows, self._scores
-            self._rows, self._scores = [], []
-            if not rows:
+            buffer, self._buffer = self._buffer, []
+            if not buffer:
                 return
-            x = np.asarray(rows, dtype=np.float64)
-            s = np.asarray(scores, dtype=np.float64)
+            x = np.asarray([row for row, _ in buffer], dtype=np.float64)
+            s = np.asarray([score for _, score in buffer], dtype=np.float64)
             for i, edges in enumerate(self._edges):
                 self._counts[i] += _counts(x[:, i], edges)
             self._score_counts += _counts(s, self._score_edges)
