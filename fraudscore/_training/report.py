@@ -79,20 +79,10 @@ def write_report(path: str | Path, evaluations: Sequence[Evaluation]) -> Path:
     ]
     if kind.name == LOGIN.name:
         parts.append(_challenge(labelled))
-    first = evaluations[0]
     title = f"fraudscore {kind.name} report: {' vs '.join(e.bundle.version for e in evaluations)}"
-    window = first.metrics["test_window"]
-    doc = (
-        f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>{_e(title)}</title>"
-        f"<style>{_STYLE}</style></head><body><h1>{_e(title)}</h1>"
-        f"<p class='note'>Test days {window['start']} to {window['end']}.</p>"
-        + "".join(parts)
-        + "</body></html>"
-    )
-    out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(doc, encoding="utf-8")
-    return out
+    window = evaluations[0].metrics["test_window"]
+    note = f"<p class='note'>Test days {window['start']} to {window['end']}.</p>"
+    return _document(path, title, [note, *parts])
 
 
 # Sections -------------------------------------------------------------------------------------
@@ -343,6 +333,14 @@ def write_shadow_report(path: str | Path, log: Any, labels: Any, kind: str) -> P
         _section("disagreements", "Where they disagree", disagree),
     ]
     title = f"fraudscore shadow report: {names['champion']} vs {names['challenger']}"
+    return _document(path, title, parts)
+
+
+# Helpers --------------------------------------------------------------------------------------
+
+
+def _document(path: str | Path, title: str, parts: Sequence[str]) -> Path:
+    """Write one self-contained HTML page: the title, then ``parts``."""
     doc = (
         f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>{_e(title)}</title>"
         f"<style>{_STYLE}</style></head><body><h1>{_e(title)}</h1>"
@@ -353,9 +351,6 @@ def write_shadow_report(path: str | Path, log: Any, labels: Any, kind: str) -> P
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(doc, encoding="utf-8")
     return out
-
-
-# Helpers --------------------------------------------------------------------------------------
 
 
 def _series(labelled: list[tuple[str, Evaluation]]) -> list[tuple[str, Evaluation, str, str]]:
