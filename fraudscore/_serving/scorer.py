@@ -237,11 +237,7 @@ class Scorer:
         raises :class:`BundleError` and the current model keeps serving. Returns the version
         that was replaced, for a rollback.
         """
-        loaded = (
-            bundle
-            if isinstance(bundle, Bundle)
-            else load_bundle(bundle, key=signing_key(key), require_signature=require_signature)
-        )
+        loaded = _loaded(bundle, key, require_signature)
         new = replace(self._model_of(loaded, thresholds), shadow=self._active.shadow)
         warm = self.kind.sample()
         for _ in range(_WARM_UP):
@@ -265,11 +261,7 @@ class Scorer:
         if bundle is None:
             self._active = replace(current, shadow=None)
             return
-        loaded = (
-            bundle
-            if isinstance(bundle, Bundle)
-            else load_bundle(bundle, key=signing_key(key), require_signature=require_signature)
-        )
+        loaded = _loaded(bundle, key, require_signature)
         challenger = self._model_of(loaded, thresholds)
         challenger.model.run_one([0.0] * len(self.kind.features))
         self._active = replace(current, shadow=challenger)
@@ -652,6 +644,13 @@ _UNAVAILABLE = Reason(
     "card/account",
     0.0,
 )
+
+
+def _loaded(bundle: Bundle | str | Path, key: bytes | str | None, required: bool) -> Bundle:
+    """A bundle as given, or loaded and verified from its directory."""
+    if isinstance(bundle, Bundle):
+        return bundle
+    return load_bundle(bundle, key=signing_key(key), require_signature=required)
 
 
 def _sigmoid_of_sums(contrib: np.ndarray) -> np.ndarray:
