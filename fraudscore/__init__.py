@@ -30,6 +30,7 @@ from fraudscore._sim.logins import LoginSimConfig, simulate_logins
 from fraudscore._sim.transactions import TransactionSimConfig, simulate_transactions
 from fraudscore._training.evaluate import Evaluation, default_windows, evaluate
 from fraudscore._training.offline import OfflineFeatures
+from fraudscore._training.partitioned import FoldedHistory, fold_partitioned
 from fraudscore._training.pipeline import (
     build_features,
     build_store,
@@ -54,6 +55,7 @@ __all__ = [
     "FeastSource",
     "FeatureSource",
     "FeatureStoreError",
+    "FoldedHistory",
     "FraudscoreError",
     "HandbookSimConfig",
     "Label",
@@ -79,6 +81,7 @@ __all__ = [
     "build_store",
     "default_windows",
     "evaluate",
+    "fold_partitioned",
     "load_bundle",
     "monitor",
     "open_source",

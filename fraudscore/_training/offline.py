@@ -22,10 +22,10 @@ from fraudscore._state import NP, PY, Array, StateView
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["OfflineFeatures", "fold_history"]
+__all__ = ["FoldedViews", "OfflineFeatures", "features_frame", "fold_history", "fold_views"]
 
-#: Feast breaks ties between rows with the same event timestamp by ``created``; the fold's
-#: sequence number, as microseconds after this instant, keeps the last update on top.
+#: Feast breaks ties between rows with the same event timestamp by ``created``; the entity's state
+#: version, as microseconds after this instant, keeps the last update on top.
 _CREATED_EPOCH = np.datetime64("2000-01-01T00:00:00", "us")
 
 
@@ -149,10 +149,40 @@ def _fold_ranks(
         after[sel] = new
 
 
-def fold_history(kind: EventKind, events: pd.DataFrame) -> OfflineFeatures:
-    """Training rows and state history of ``kind`` from a prepared (validated, sorted) frame."""
+def _versions(codes: np.ndarray) -> np.ndarray:
+    """Each row's count of earlier rows with the same code: an entity's state version."""
+    order = np.argsort(codes, kind="stable")
+    sorted_codes = codes[order]
+    starts = np.flatnonzero(np.r_[True, sorted_codes[1:] != sorted_codes[:-1]])
+    version = np.empty(len(codes), dtype=np.int64)
+    version[order] = np.arange(len(codes)) - np.repeat(starts, np.diff(np.r_[starts, len(codes)]))
+    return version
+
+
+@dataclass(frozen=True)
+class FoldedViews:
+    """Some views of a kind folded over a prepared frame (see :func:`fold_views`)."""
+
+    #: The event columns, per event in frame order (``t`` and the derived columns included).
+    columns: dict[str, Array]
+    #: Per view: what its ``read`` gives at each event (one array per value), in frame order.
+    reads: dict[str, list[Array]]
+    #: Per view: the state after each event or label that moved it (the Feast source rows).
+    history: dict[str, pd.DataFrame]
+
+
+def fold_views(
+    kind: EventKind, events: pd.DataFrame, views: tuple[StateView, ...] | None = None
+) -> FoldedViews:
+    """Fold ``views`` (all of the kind's by default) over a prepared (validated, sorted) frame.
+
+    Each view depends only on its own entities' events, and on derived columns of views before
+    it. So folding a frame that holds every event of some entities gives those entities
+    exactly what folding the whole history gives them: the partitioned fold rests on this.
+    """
     import pandas as pd
 
+    views = kind.views if views is None else views
     n = len(events)
     label_rows, label_ns = kind.label_events(events)
     # Stream: events, then labels; ordered by (time, labels first, row).
@@ -170,7 +200,7 @@ def fold_history(kind: EventKind, events: pd.DataFrame) -> OfflineFeatures:
     ev_pos = np.flatnonzero(~is_label)  # stream positions of events (in row order)
     reads: dict[str, list[Array]] = {}
     history: dict[str, pd.DataFrame] = {}
-    for view in kind.views:
+    for view in views:
         # Every stream event is folded (its state before it is what its features read); only
         # those that move one of the view's clocks change the state and enter its history.
         moved = np.zeros(len(row), bool)
@@ -191,19 +221,38 @@ def fold_history(kind: EventKind, events: pd.DataFrame) -> OfflineFeatures:
             if source == view.name:  # 1.0 where this view had no (fresh) state before the event
                 cols[column] = np.zeros(len(row))
                 cols[column][ev_pos] = (at_events[1] | at_events[2]).astype(np.float64)
-        seq = np.flatnonzero(moved)
         hist = pd.DataFrame(after[moved], columns=list(view.fields))
         for key in view.keys:
             hist.insert(0, key, events[key].to_numpy()[row[moved]])
         hist["event_timestamp"] = pd.to_datetime(ts_ns[moved], utc=True)
-        hist["created"] = pd.to_datetime(_CREATED_EPOCH + seq.astype("timedelta64[us]"), utc=True)
+        # The entity's state version: the same however the history is partitioned.
+        version = _versions(codes[moved])
+        hist["created"] = pd.to_datetime(
+            _CREATED_EPOCH + version.astype("timedelta64[us]"), utc=True
+        )
         history[view.name] = hist
+    return FoldedViews({k: v[ev_pos] for k, v in cols.items()}, reads, history)
 
-    ev_cols = {k: v[ev_pos] for k, v in cols.items()}
+
+def features_frame(kind: EventKind, events: pd.DataFrame, folded: FoldedViews) -> pd.DataFrame:
+    """The training rows: the events' columns followed by every model feature."""
+    import pandas as pd
+
     feats = pd.DataFrame(
-        np.column_stack(kind.compute(ev_cols, reads, NP)), columns=list(kind.features)
+        np.column_stack(kind.compute(folded.columns, folded.reads, NP)),
+        columns=list(kind.features),
     )
-    frame = events.iloc[row[ev_pos]].reset_index(drop=True)
-    frame = pd.concat([frame.drop(columns=[c for c in feats if c in frame]), feats], axis=1)
+    frame = events.reset_index(drop=True)
+    return pd.concat([frame.drop(columns=[c for c in feats if c in frame]), feats], axis=1)
+
+
+def fold_history(kind: EventKind, events: pd.DataFrame) -> OfflineFeatures:
+    """Training rows and state history of ``kind`` from a prepared (validated, sorted) frame."""
+    folded = fold_views(kind, events)
     dropped = dict(events.attrs.get("dropped_rows", {}))
-    return OfflineFeatures(kind=kind.name, frame=frame, history=history, dropped_rows=dropped)
+    return OfflineFeatures(
+        kind=kind.name,
+        frame=features_frame(kind, events, folded),
+        history=folded.history,
+        dropped_rows=dropped,
+    )

@@ -1,0 +1,393 @@
+"""The offline fold in entity partitions: bounded memory, in process or on a Dask cluster.
+
+A view's fold depends only on its own entities' events (and on derived columns of the views
+before it), so the history is folded in three passes over parquet files, none of which holds
+more than one part of it:
+
+1. **split**: each chunk of the source (about ``partition_rows`` rows of whole row groups) is
+   validated and sorted like the in-memory fold's input, numbered, and written once whole (for
+   pass 3) and once per *group* of views, hashed into ``P`` partitions by the group's key.
+2. **fold**: each (group, partition) gathers its rows from every chunk, restores the global
+   order (timestamp, id), and folds the group's views with :func:`fold_views`, exactly as the
+   in-memory fold does. It writes the views' state history and, per source chunk, what the
+   views read at each event.
+3. **join**: each chunk gathers its events' reads from every partition of every group and
+   computes the features.
+
+A group is the views whose first key is the same column (``customer_id``; ``ip``), so a view
+that derives a column (``ip_user_state``) is folded beside the view that uses it
+(``ip_state``). A single-row view (the login totals) or a very big entity is one partition.
+
+Every pass is a list of independent tasks on files: run one after another in this process, or
+mapped onto a ``distributed`` cluster whose workers all see ``out``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from fraudscore._errors import EventValidationError
+from fraudscore._frames import BadRows
+from fraudscore._kinds import EventKind, kind_spec
+from fraudscore._state import StateView
+from fraudscore._training.offline import (
+    FoldedViews,
+    OfflineFeatures,
+    features_frame,
+    fold_views,
+)
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from fraudscore._columns import Columns
+
+__all__ = ["FoldedHistory", "fold_partitioned"]
+
+#: The global event number in split and read files (chunk offset + position in the chunk).
+_ROW = "_row"
+_MANIFEST = "fold.json"
+
+
+@dataclass(frozen=True)
+class FoldedHistory:
+    """A history folded to parquet by :func:`fraudscore.fold_partitioned`.
+
+    ``features`` is a directory of parquet parts with one training row per event (the same
+    columns as :attr:`OfflineFeatures.frame`, plus ``_row``), ``history`` one directory of
+    parts per feature view (the Feast offline sources). :meth:`load` reads them back into an
+    :class:`OfflineFeatures`, where that fits in memory.
+    """
+
+    kind: str
+    out: Path
+    rows: int
+    partitions: int
+    dropped_rows: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def features(self) -> Path:
+        return self.out / "features"
+
+    @property
+    def history(self) -> dict[str, Path]:
+        return {v.name: self.out / "history" / v.name for v in kind_spec(self.kind).views}
+
+    def load(self) -> OfflineFeatures:
+        """Everything in memory, in the in-memory fold's order."""
+        import pandas as pd
+
+        spec = kind_spec(self.kind)
+        frame = pd.read_parquet(self.features)
+        frame = frame.sort_values(["timestamp", spec.id_field], kind="stable")
+        frame = frame.drop(columns=[_ROW]).reset_index(drop=True)
+        history = {}
+        for view in spec.views:
+            hist = pd.read_parquet(self.history[view.name])
+            order = ["event_timestamp", "created", *view.keys]
+            history[view.name] = hist.sort_values(order, kind="stable").reset_index(drop=True)
+        return OfflineFeatures(self.kind, frame, history, dict(self.dropped_rows))
+
+
+def fold_partitioned(
+    data: str | Path | Sequence[str | Path],
+    out: str | Path,
+    kind: str = "transaction",
+    *,
+    columns: Columns | None = None,
+    bad_rows: BadRows = "fail",
+    partition_rows: int = 1_000_000,
+    dask: Any = None,
+) -> FoldedHistory:
+    """Fold a parquet history (a file, a directory of parts, or a list of files) to ``out``.
+
+    Memory depends on ``partition_rows`` (the rows per source chunk and, on average, per
+    entity partition), not on the history. ``dask`` runs every pass on a cluster: a
+    ``distributed.Client``, a scheduler address (``"tcp://host:8786"``), or ``"local:N"`` for a
+    ``LocalCluster`` of N worker processes started for this call. Then ``out`` and the source
+    must be paths every worker can read and write. The results equal :func:`build_features`'s
+    (a test holds every feature and every state row to it).
+    """
+    spec = kind_spec(kind, where="kind")
+    if partition_rows < 1:
+        raise EventValidationError(
+            "partition_rows", partition_rows, "a positive number of rows", where="fold"
+        )
+    chunks = _chunks(_parquet_files(data), partition_rows)
+    rows = sum(n for *_, n in chunks)
+    partitions = max(1, math.ceil(rows / partition_rows))
+    out = Path(out)
+    if out.exists():
+        shutil.rmtree(out)
+    out.mkdir(parents=True)
+    groups = view_groups(spec)
+    with _executor(dask) as run:
+        starts = np.r_[0, np.cumsum([n for *_, n in chunks])]
+        split = run(
+            _split,
+            [
+                (spec.name, str(out), c, files, int(starts[c]), columns, bad_rows, partitions)
+                for c, (files, _) in enumerate(chunks)
+            ],
+        )
+        firsts = [int(x) for x in starts[:-1]]
+        run(
+            _fold,
+            [
+                (spec.name, str(out), g, p, firsts)
+                for g in range(len(groups))
+                for p in range(partitions)
+            ],
+        )
+        run(_join, [(spec.name, str(out), c, len(groups)) for c in range(len(chunks))])
+    for scratch in ("events", "split", "reads"):
+        shutil.rmtree(out / scratch, ignore_errors=True)
+    dropped: dict[str, int] = {}
+    for counts in split:
+        for reason, n in counts.items():
+            dropped[reason] = dropped.get(reason, 0) + n
+    kept = rows - sum(dropped.values())
+    result = FoldedHistory(spec.name, out, kept, partitions, dropped)
+    (out / _MANIFEST).write_text(
+        json.dumps({"kind": spec.name, "rows": kept, "partitions": partitions, "dropped": dropped})
+    )
+    return result
+
+
+def view_groups(kind: EventKind) -> list[tuple[str, tuple[StateView, ...]]]:
+    """The kind's views grouped by their first key column, in fold order within a group."""
+    groups: dict[str, list[StateView]] = {}
+    for view in kind.views:
+        groups.setdefault(view.keys[0], []).append(view)
+    for column, source in kind.derived:
+        users = [k for k, vs in groups.items() if any(_uses(v, column) for v in vs)]
+        home = next(k for k, vs in groups.items() if any(v.name == source for v in vs))
+        if any(k != home for k in users):  # a new kind must keep this true
+            raise AssertionError(f"{column} is derived in group {home} but used in {users}")
+    return [(k, tuple(vs)) for k, vs in groups.items()]
+
+
+def _uses(view: StateView, column: str) -> bool:
+    return any(a.weight == column for a in view.accumulators) or any(
+        x.column == column for x in view.latest
+    )
+
+
+def _parquet_files(data: str | Path | Sequence[str | Path]) -> list[Path]:
+    paths = [Path(data)] if isinstance(data, str | Path) else [Path(p) for p in data]
+    files: list[Path] = []
+    for p in paths:
+        if p.is_dir():
+            files += sorted(f for f in p.rglob("*.parquet") if f.is_file())
+        elif p.is_file():
+            files.append(p)
+        else:
+            raise EventValidationError(
+                "data", str(p), "an existing parquet file or directory of parts", where="fold"
+            )
+    if not files:
+        raise EventValidationError("data", [str(p) for p in paths], "parquet files", where="fold")
+    return files
+
+
+def _chunks(files: list[Path], size: int) -> list[tuple[list[tuple[str, list[int]]], int]]:
+    """Whole row groups, in file order, gathered into chunks of about ``size`` rows."""
+    import pyarrow.parquet as pq
+
+    chunks: list[tuple[list[tuple[str, list[int]]], int]] = []
+    parts: list[tuple[str, list[int]]] = []
+    rows = 0
+    for f in files:
+        meta = pq.ParquetFile(f).metadata
+        for g in range(meta.num_row_groups):
+            if rows and rows + meta.row_group(g).num_rows > size:
+                chunks.append((parts, rows))
+                parts, rows = [], 0
+            if not parts or parts[-1][0] != str(f):
+                parts.append((str(f), []))
+            parts[-1][1].append(g)
+            rows += meta.row_group(g).num_rows
+    if parts:
+        chunks.append((parts, rows))
+    return chunks
+
+
+def _split(
+    kind: str,
+    out: str,
+    chunk: int,
+    files: list[tuple[str, list[int]]],
+    start: int,
+    columns: Columns | None,
+    bad_rows: BadRows,
+    partitions: int,
+) -> dict[str, int]:
+    """Pass 1: validate a source chunk; write it whole and hashed per group."""
+    import pandas as pd
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    spec = kind_spec(kind)
+    table = pa.concat_tables(pq.ParquetFile(f).read_row_groups(g) for f, g in files)
+    frame = table.to_pandas()
+    del table
+    if columns is not None:
+        frame = columns.apply(frame)
+    events = spec.prepare(frame, bad_rows=bad_rows)
+    del frame
+    dropped = dict(events.attrs.get("dropped_rows", {}))
+    events.attrs = {}
+    events[_ROW] = start + np.arange(len(events), dtype=np.int64)
+    base = Path(out)
+    _write(events, base / "events" / f"chunk-{chunk:05d}.parquet")
+    for g, (key, _) in enumerate(view_groups(spec)):
+        part = pd.util.hash_array(events[key].to_numpy(dtype=object)) % np.uint64(partitions)
+        for p in np.unique(part):
+            rows = events[part == p]
+            _write(rows, base / "split" / f"g{g}" / f"p{int(p):05d}" / f"c{chunk:05d}.parquet")
+    return dropped
+
+
+def _fold(kind: str, out: str, group: int, partition: int, starts: list[int]) -> None:
+    """Pass 2: fold one group's views over one partition's entities."""
+    import pandas as pd
+
+    spec = kind_spec(kind)
+    base = Path(out)
+    src = base / "split" / f"g{group}" / f"p{partition:05d}"
+    if not src.exists():
+        return
+    events = pd.concat([pd.read_parquet(f) for f in sorted(src.iterdir())], ignore_index=True)
+    events = events.sort_values(["timestamp", spec.id_field], kind="stable")
+    events = events.reset_index(drop=True)
+    _, views = view_groups(spec)[group]
+    folded = fold_views(spec, events, views)
+    for name, hist in folded.history.items():
+        _write(hist, base / "history" / name / f"part-{group}-{partition:05d}.parquet")
+    reads = {_ROW: events[_ROW].to_numpy()}
+    for name, values in folded.reads.items():
+        for i, column in enumerate(values):
+            reads[f"{name}:{i}"] = column
+    for column, source in spec.derived:
+        if source in folded.reads:
+            reads[column] = folded.columns[column]
+    frame = pd.DataFrame(reads)
+    chunk = np.searchsorted(starts, frame[_ROW].to_numpy(), side="right") - 1
+    for c in np.unique(chunk):
+        _write(
+            frame[chunk == c], base / "reads" / f"c{c:05d}" / f"g{group}-{partition:05d}.parquet"
+        )
+    shutil.rmtree(src)
+
+
+def _join(kind: str, out: str, chunk: int, groups: int) -> None:
+    """Pass 3: gather a chunk's reads from every partition and compute its features."""
+    import pandas as pd
+
+    spec = kind_spec(kind)
+    base = Path(out)
+    events_path = base / "events" / f"chunk-{chunk:05d}.parquet"
+    events = pd.read_parquet(events_path)
+    rows = events[_ROW].to_numpy()
+    src = base / "reads" / f"c{chunk:05d}"
+    parts = [pd.read_parquet(f) for f in sorted(src.iterdir())] if src.exists() else []
+    columns = spec.frame_columns(events)
+    columns["t"] = events["timestamp"].array.asi8 / 1e9
+    reads: dict[str, Any] = {}
+    for view in spec.views:
+        names = [c for c in _names(parts) if _of(c, view.name)]
+        reads[view.name] = list(_gather(parts, rows, names).T)
+    for column, _ in spec.derived:
+        columns[column] = _gather(parts, rows, [column])[:, 0]
+    frame = features_frame(spec, events, FoldedViews(columns, reads, {}))
+    _write(frame, base / "features" / f"part-{chunk:05d}.parquet")
+    events_path.unlink()
+    if src.exists():
+        shutil.rmtree(src)
+
+
+def _names(parts: Iterable[pd.DataFrame]) -> list[str]:
+    return list(dict.fromkeys(c for p in parts for c in p.columns if c != _ROW))
+
+
+def _of(column: str, view: str) -> bool:
+    return column.startswith(view + ":")
+
+
+def _gather(parts: list[pd.DataFrame], rows: np.ndarray, names: list[str]) -> np.ndarray:
+    """``names`` of every event ``rows``, from the partitions' read files (each row once)."""
+    names = sorted(names, key=lambda c: int(c.rsplit(":", 1)[1]) if ":" in c else 0)
+    out = np.full((len(rows), len(names)), np.nan)
+    seen = np.zeros(len(rows), bool)
+    for part in parts:
+        if not set(names) <= set(part.columns):
+            continue
+        pos = np.searchsorted(rows, part[_ROW].to_numpy())
+        out[pos] = part[names].to_numpy(np.float64)
+        seen[pos] = True
+    if names and not seen.all():  # a lost partition must not pass as "no history"
+        raise RuntimeError(f"{int((~seen).sum())} events have no {names[0]} read")
+    return out
+
+
+def _write(frame: pd.DataFrame, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    frame.to_parquet(path, index=False)
+
+
+class _executor:
+    """``run(fn, args)``: every task of one pass, here or on a Dask cluster; their results."""
+
+    def __init__(self, dask: Any) -> None:
+        self._dask = dask
+        self._owned: list[Any] = []
+
+    def __enter__(self) -> Callable[[Callable[..., Any], list[tuple[Any, ...]]], list[Any]]:
+        if self._dask is None:
+            return lambda fn, args: [fn(*a) for a in args]
+        client = self._client()
+        return lambda fn, args: client.gather([client.submit(fn, *a, pure=False) for a in args])
+
+    def _client(self) -> Any:
+        try:
+            from distributed import Client, LocalCluster
+        except ImportError as exc:
+            raise EventValidationError(
+                "dask",
+                self._dask,
+                "the 'distributed' package (pip install fraudscore[dask])",
+                where="fold",
+            ) from exc
+        if isinstance(self._dask, Client):
+            return self._dask
+        address = str(self._dask)
+        if address.startswith("local:"):
+            workers = address.removeprefix("local:")
+            if not workers.isdigit() or int(workers) < 1:
+                raise EventValidationError(
+                    "dask",
+                    address,
+                    "local:N with N >= 1 workers, or a scheduler address",
+                    where="fold",
+                )
+            cluster = LocalCluster(
+                n_workers=int(workers), threads_per_worker=1, dashboard_address=None
+            )
+            self._owned.append(cluster)
+            client = Client(cluster)
+        else:
+            client = Client(address)
+        self._owned.append(client)
+        return client
+
+    def __exit__(self, *exc: object) -> None:
+        for obj in reversed(self._owned):
+            obj.close()
