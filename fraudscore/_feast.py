@@ -10,7 +10,8 @@ from __future__ import annotations
 import contextlib
 import io
 import logging
-from collections.abc import Iterator, Sequence
+import shutil
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -101,14 +102,25 @@ def open_store(repo: str | Path) -> FeatureStore:
         return FeatureStore(repo_path=str(path.resolve()))
 
 
-def write_sources(repo: str | Path, history: dict[str, pd.DataFrame]) -> dict[str, Path]:
-    """Write each view's state history to its parquet source in the repo."""
+def write_sources(repo: str | Path, history: Mapping[str, pd.DataFrame | Path]) -> dict[str, Path]:
+    """Write each view's state history to its parquet source in the repo.
+
+    A history is a frame (written as one file) or a directory of parquet parts (copied as a
+    directory, which Feast's file source reads as one dataset).
+    """
     out: dict[str, Path] = {}
     base = Path(repo) / DATA_DIR
     base.mkdir(parents=True, exist_ok=True)
     for name, frame in history.items():
         path = base / f"{name}.parquet"
-        frame.to_parquet(path, index=False)
+        if path.is_dir():
+            shutil.rmtree(path)
+        elif path.exists():
+            path.unlink()
+        if isinstance(frame, Path):
+            shutil.copytree(frame, path)
+        else:
+            frame.to_parquet(path, index=False)
         out[name] = path
     return out
 
@@ -176,7 +188,7 @@ def materialize_repo(
         views = [
             fv.name
             for fv in store.list_feature_views()
-            if (Path(repo) / DATA_DIR / f"{fv.name}.parquet").is_file()
+            if (Path(repo) / DATA_DIR / f"{fv.name}.parquet").exists()
         ]
     if not views:
         raise FeatureStoreError(

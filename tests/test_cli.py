@@ -191,3 +191,61 @@ def test_cli_handbook_generator_and_selected_training(tmp_path: Path) -> None:
         main, ["simulate", "--generator", "handbook", "--kind", "login", "--out", data]
     )
     assert bad.exit_code != 0 and "transactions only" in bad.output
+
+
+def _online_rows(repo: str) -> dict[str, list[tuple[object, ...]]]:
+    import sqlite3
+
+    with sqlite3.connect(Path(repo) / "data" / "online_store.db") as db:
+        tables = [r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")]
+        return {
+            t: sorted(db.execute(f'SELECT entity_key, feature_name, value, event_ts FROM "{t}"'))
+            for t in tables
+        }
+
+
+@pytest.mark.parametrize("kind", ["transaction", "login"])
+def test_cli_fold_and_partitioned_apply_fill_the_same_store(tmp_path: Path, kind: str) -> None:
+    """`apply --partition-rows` (and on `--dask local:2`) materializes exactly the online state
+    of the in-memory `apply`; `fold` writes the features and the per-view history parts."""
+    data = tmp_path / "events"
+    data.mkdir()
+    invoke(
+        "simulate",
+        "--kind",
+        kind,
+        "--out",
+        str(data / "a.parquet"),
+        "--size",
+        "150",
+        "--days",
+        "30",
+    )
+    end = "2018-05-01T00:00:00+00:00"
+    stores = {}
+    for name, extra in {
+        "memory": [],
+        "partitioned": ["--partition-rows", "700"],
+        "dask": ["--partition-rows", "900", "--dask", "local:2"],
+    }.items():
+        repo = str(copy_repo(tmp_path / name))
+        invoke("apply", "--kind", kind, "--repo", repo, "--data", str(data), *extra)
+        invoke("materialize", "--repo", repo, "--end", end)
+        stores[name] = _online_rows(repo)
+    assert sum(len(rows) for rows in stores["memory"].values()) > 1000
+    assert stores["partitioned"] == stores["memory"]
+    assert stores["dask"] == stores["memory"]
+    out = invoke(
+        "fold",
+        "--kind",
+        kind,
+        "--data",
+        str(data),
+        "--out",
+        str(tmp_path / "f"),
+        "--partition-rows",
+        "500",
+    )
+    assert "partition(s)" in out.output
+    assert list((tmp_path / "f" / "features").glob("part-*.parquet"))
+    assert (tmp_path / "f" / "history").is_dir()

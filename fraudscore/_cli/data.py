@@ -98,6 +98,74 @@ def simulate(
     console.print(f"{len(df):,} {kind}s, {df[label].mean():.2%} {label} -> {out_path}")
 
 
+def fold_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """--partition-rows and --dask: fold the history in entity partitions, here or on Dask."""
+    fn = click.option(
+        "--dask",
+        help="Run the partitioned fold on Dask: a scheduler address (tcp://host:8786) or "
+        "local:N for N local worker processes. The source and the output must be on paths "
+        "every worker reads and writes.",
+    )(fn)
+    return click.option(
+        "--partition-rows",
+        type=click.IntRange(min=1),
+        help="Fold in entity partitions of about this many rows (bounded memory) instead of "
+        "all in memory. Needs parquet data (a file or a directory of parts).",
+    )(fn)
+
+
+def _fold(
+    data: str,
+    out: Path,
+    kind: str,
+    columns_spec: str | None,
+    timezone: str,
+    drop_bad_rows: bool,
+    partition_rows: int | None,
+    dask: str | None,
+) -> Any:
+    from fraudscore._training.partitioned import fold_partitioned
+
+    folded = fold_partitioned(
+        data,
+        out,
+        kind,
+        columns=_columns(columns_spec, timezone),
+        bad_rows="drop" if drop_bad_rows else "fail",
+        partition_rows=partition_rows or 1_000_000,
+        dask=dask,
+    )
+    for reason, count in folded.dropped_rows.items():
+        console.print(f"[yellow]dropped[/] {count:,} row(s): {reason}")
+    return folded
+
+
+@main.command()
+@click.option("--data", required=True, type=click.Path(), help="Events: parquet file or parts.")
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False))
+@KIND
+@data_options
+@fold_options
+def fold(
+    data: str,
+    out_dir: str,
+    kind: str,
+    columns_spec: str | None,
+    timezone: str,
+    drop_bad_rows: bool,
+    partition_rows: int | None,
+    dask: str | None,
+) -> None:
+    """Fold a history in entity partitions to parquet: features/ and history/<view>/ parts."""
+    args = (kind, columns_spec, timezone, drop_bad_rows, partition_rows, dask)
+    with step("folding the history in partitions"):
+        folded = _run(lambda: _fold(data, Path(out_dir), *args))
+    console.print(
+        f"{folded.rows:,} {kind}s in {folded.partitions} partition(s) -> "
+        f"{folded.features} and {folded.out / 'history'}"
+    )
+
+
 @main.command()
 @click.option("--repo", default=DEFAULT_REPO, show_default=True, type=click.Path(file_okay=False))
 @click.option(
@@ -107,6 +175,7 @@ def simulate(
 )
 @KIND
 @data_options
+@fold_options
 def apply(
     repo: str,
     data: str | None,
@@ -114,12 +183,25 @@ def apply(
     columns_spec: str | None,
     timezone: str,
     drop_bad_rows: bool,
+    partition_rows: int | None,
+    dask: str | None,
 ) -> None:
     """Register the Feast repo (`feast apply`), optionally writing its sources from --data."""
+    import tempfile
+
     from fraudscore._feast import apply_repo, write_sources
 
     def go() -> list[str]:
-        if data:
+        if data and (partition_rows or dask):
+            Path(repo).mkdir(parents=True, exist_ok=True)
+            with (
+                step("folding the history in partitions"),
+                tempfile.TemporaryDirectory(dir=repo) as tmp,
+            ):
+                args = (kind, columns_spec, timezone, drop_bad_rows, partition_rows, dask)
+                folded = _fold(data, Path(tmp) / "fold", *args)
+                write_sources(repo, folded.history)
+        elif data:
             with step("building state history from the event stream"):
                 features = _features(data, kind, columns_spec, timezone, drop_bad_rows)
                 write_sources(repo, features.history)

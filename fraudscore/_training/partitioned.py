@@ -5,14 +5,14 @@ before it), so the history is folded in three passes over parquet files, none of
 more than one part of it:
 
 1. **split**: each chunk of the source (about ``partition_rows`` rows of whole row groups) is
-   validated and sorted like the in-memory fold's input, numbered, and written once whole (for
-   pass 3) and once per *group* of views, hashed into ``P`` partitions by the group's key.
-2. **fold**: each (group, partition) gathers its rows from every chunk, restores the global
-   order (timestamp, id), and folds the group's views with :func:`fold_views`, exactly as the
-   in-memory fold does. It writes the views' state history and, per source chunk, what the
-   views read at each event.
-3. **join**: each chunk gathers its events' reads from every partition of every group and
-   computes the features.
+   validated like the in-memory fold's input, numbered, and written once per *group* of views,
+   hashed into ``P`` partitions by the group's key.
+2. **fold**: each partition of every group but the first gathers its rows from every chunk,
+   restores the global order (timestamp, id), and folds the group's views with
+   :func:`fold_views`, exactly as the in-memory fold does. It writes the views' state history,
+   and what they read at each event, bucketed by the event's partition in the first group.
+3. **fold and join**: each partition of the first group is folded the same way, joined with
+   the other groups' reads of its events, and its training rows are written.
 
 A group is the views whose first key is the same column (``customer_id``; ``ip``), so a view
 that derives a column (``ip_user_state``) is folded beside the view that uses it
@@ -54,6 +54,8 @@ __all__ = ["FoldedHistory", "fold_partitioned"]
 
 #: The global event number in split and read files (chunk offset + position in the chunk).
 _ROW = "_row"
+#: In a split file of any group but the first: the row's partition in the first group.
+_HOME = "_home"
 _MANIFEST = "fold.json"
 
 
@@ -138,17 +140,12 @@ def fold_partitioned(
                 for c, (files, _) in enumerate(chunks)
             ],
         )
-        firsts = [int(x) for x in starts[:-1]]
         run(
             _fold,
-            [
-                (spec.name, str(out), g, p, firsts)
-                for g in range(len(groups))
-                for p in range(partitions)
-            ],
+            [(spec.name, str(out), g, p) for g in range(1, len(groups)) for p in range(partitions)],
         )
-        run(_join, [(spec.name, str(out), c, len(groups)) for c in range(len(chunks))])
-    for scratch in ("events", "split", "reads"):
+        run(_fold_home, [(spec.name, str(out), p) for p in range(partitions)])
+    for scratch in ("split", "reads"):
         shutil.rmtree(out / scratch, ignore_errors=True)
     dropped: dict[str, int] = {}
     for counts in split:
@@ -230,8 +227,7 @@ def _split(
     bad_rows: BadRows,
     partitions: int,
 ) -> dict[str, int]:
-    """Pass 1: validate a source chunk; write it whole and hashed per group."""
-    import pandas as pd
+    """Pass 1: validate a source chunk and write it hashed into each group's partitions."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -246,18 +242,52 @@ def _split(
     dropped = dict(events.attrs.get("dropped_rows", {}))
     events.attrs = {}
     events[_ROW] = start + np.arange(len(events), dtype=np.int64)
-    base = Path(out)
-    _write(events, base / "events" / f"chunk-{chunk:05d}.parquet")
     for g, (key, _) in enumerate(view_groups(spec)):
-        part = pd.util.hash_array(events[key].to_numpy(dtype=object)) % np.uint64(partitions)
+        part = _partition(events, key, partitions)
+        if g == 0:
+            home = part
+        else:  # where the first group's fold will want this group's reads
+            events[_HOME] = home
         for p in np.unique(part):
             rows = events[part == p]
-            _write(rows, base / "split" / f"g{g}" / f"p{int(p):05d}" / f"c{chunk:05d}.parquet")
+            _write(rows, Path(out) / "split" / f"g{g}" / f"p{int(p):05d}" / f"c{chunk:05d}.parquet")
     return dropped
 
 
-def _fold(kind: str, out: str, group: int, partition: int, starts: list[int]) -> None:
-    """Pass 2: fold one group's views over one partition's entities."""
+def _partition(events: pd.DataFrame, key: str, partitions: int) -> np.ndarray:
+    import pandas as pd
+
+    hashed = pd.util.hash_array(events[key].to_numpy(dtype=object))
+    return (hashed % np.uint64(partitions)).astype(np.int64)
+
+
+def _gather_split(kind: EventKind, src: Path) -> pd.DataFrame:
+    """A partition's rows from every chunk, in the in-memory fold's order (timestamp, id)."""
+    import pandas as pd
+
+    events = pd.concat([pd.read_parquet(f) for f in sorted(src.iterdir())], ignore_index=True)
+    # Sort on integers (time, then chunk order), then order the rarer same-time rows by id.
+    ts = events["timestamp"].array.asi8
+    order = np.lexsort((events[_ROW].to_numpy(), ts))
+    ts_sorted = ts[order]
+    tied = np.r_[False, ts_sorted[1:] == ts_sorted[:-1]]
+    tied[:-1] |= tied[1:]
+    if tied.any():
+        ties = events.iloc[order[tied]][["timestamp", kind.id_field]]
+        order[tied] = order[tied][np.argsort(_sort_key(ties, kind.id_field), kind="stable")]
+    return events.iloc[order].reset_index(drop=True)
+
+
+def _sort_key(ties: pd.DataFrame, id_field: str) -> np.ndarray:
+    """Each row's rank in ``ties`` sorted by (timestamp, id)."""
+    ranked = ties.reset_index(drop=True).sort_values(["timestamp", id_field], kind="stable")
+    rank = np.empty(len(ties), dtype=np.int64)
+    rank[ranked.index.to_numpy()] = np.arange(len(ties))
+    return rank
+
+
+def _fold(kind: str, out: str, group: int, partition: int) -> None:
+    """Pass 2: fold one group's views over one partition's entities; hand on the reads."""
     import pandas as pd
 
     spec = kind_spec(kind)
@@ -265,13 +295,10 @@ def _fold(kind: str, out: str, group: int, partition: int, starts: list[int]) ->
     src = base / "split" / f"g{group}" / f"p{partition:05d}"
     if not src.exists():
         return
-    events = pd.concat([pd.read_parquet(f) for f in sorted(src.iterdir())], ignore_index=True)
-    events = events.sort_values(["timestamp", spec.id_field], kind="stable")
-    events = events.reset_index(drop=True)
+    events = _gather_split(spec, src)
     _, views = view_groups(spec)[group]
     folded = fold_views(spec, events, views)
-    for name, hist in folded.history.items():
-        _write(hist, base / "history" / name / f"part-{group}-{partition:05d}.parquet")
+    _write_history(base, folded, group, partition)
     reads = {_ROW: events[_ROW].to_numpy()}
     for name, values in folded.reads.items():
         for i, column in enumerate(values):
@@ -280,38 +307,48 @@ def _fold(kind: str, out: str, group: int, partition: int, starts: list[int]) ->
         if source in folded.reads:
             reads[column] = folded.columns[column]
     frame = pd.DataFrame(reads)
-    chunk = np.searchsorted(starts, frame[_ROW].to_numpy(), side="right") - 1
-    for c in np.unique(chunk):
-        _write(
-            frame[chunk == c], base / "reads" / f"c{c:05d}" / f"g{group}-{partition:05d}.parquet"
-        )
+    home = events[_HOME].to_numpy()
+    for h in np.unique(home):
+        _write(frame[home == h], base / "reads" / f"h{h:05d}" / f"g{group}-{partition:05d}.parquet")
     shutil.rmtree(src)
 
 
-def _join(kind: str, out: str, chunk: int, groups: int) -> None:
-    """Pass 3: gather a chunk's reads from every partition and compute its features."""
+def _fold_home(kind: str, out: str, partition: int) -> None:
+    """Pass 3: fold the first group over one partition, join the other groups' reads of its
+    events, and write their training rows."""
     import pandas as pd
 
     spec = kind_spec(kind)
     base = Path(out)
-    events_path = base / "events" / f"chunk-{chunk:05d}.parquet"
-    events = pd.read_parquet(events_path)
+    src = base / "split" / "g0" / f"p{partition:05d}"
+    if not src.exists():
+        return
+    events = _gather_split(spec, src)
+    _, views = view_groups(spec)[0]
+    folded = fold_views(spec, events, views)
+    _write_history(base, folded, 0, partition)
+    reads_dir = base / "reads" / f"h{partition:05d}"
+    parts = [pd.read_parquet(f) for f in sorted(reads_dir.iterdir())] if reads_dir.exists() else []
     rows = events[_ROW].to_numpy()
-    src = base / "reads" / f"c{chunk:05d}"
-    parts = [pd.read_parquet(f) for f in sorted(src.iterdir())] if src.exists() else []
-    columns = spec.frame_columns(events)
-    columns["t"] = events["timestamp"].array.asi8 / 1e9
-    reads: dict[str, Any] = {}
+    by_row = np.argsort(rows)
+    columns, reads = dict(folded.columns), dict(folded.reads)
     for view in spec.views:
-        names = [c for c in _names(parts) if _of(c, view.name)]
-        reads[view.name] = list(_gather(parts, rows, names).T)
+        if view.name not in reads:
+            names = [c for c in _names(parts) if _of(c, view.name)]
+            reads[view.name] = list(_gather(parts, rows, by_row, names).T)
     for column, _ in spec.derived:
-        columns[column] = _gather(parts, rows, [column])[:, 0]
+        if column not in columns:
+            columns[column] = _gather(parts, rows, by_row, [column])[:, 0]
     frame = features_frame(spec, events, FoldedViews(columns, reads, {}))
-    _write(frame, base / "features" / f"part-{chunk:05d}.parquet")
-    events_path.unlink()
-    if src.exists():
-        shutil.rmtree(src)
+    _write(frame, base / "features" / f"part-{partition:05d}.parquet")
+    shutil.rmtree(src)
+    if reads_dir.exists():
+        shutil.rmtree(reads_dir)
+
+
+def _write_history(base: Path, folded: FoldedViews, group: int, partition: int) -> None:
+    for name, hist in folded.history.items():
+        _write(hist, base / "history" / name / f"part-{group}-{partition:05d}.parquet")
 
 
 def _names(parts: Iterable[pd.DataFrame]) -> list[str]:
@@ -322,15 +359,17 @@ def _of(column: str, view: str) -> bool:
     return column.startswith(view + ":")
 
 
-def _gather(parts: list[pd.DataFrame], rows: np.ndarray, names: list[str]) -> np.ndarray:
-    """``names`` of every event ``rows``, from the partitions' read files (each row once)."""
+def _gather(
+    parts: list[pd.DataFrame], rows: np.ndarray, by_row: np.ndarray, names: list[str]
+) -> np.ndarray:
+    """``names`` at each of the events ``rows`` (``by_row`` sorts them), from the read files."""
     names = sorted(names, key=lambda c: int(c.rsplit(":", 1)[1]) if ":" in c else 0)
     out = np.full((len(rows), len(names)), np.nan)
     seen = np.zeros(len(rows), bool)
     for part in parts:
         if not set(names) <= set(part.columns):
             continue
-        pos = np.searchsorted(rows, part[_ROW].to_numpy())
+        pos = by_row[np.searchsorted(rows, part[_ROW].to_numpy(), sorter=by_row)]
         out[pos] = part[names].to_numpy(np.float64)
         seen[pos] = True
     if names and not seen.all():  # a lost partition must not pass as "no history"

@@ -22,6 +22,7 @@ from fraudscore._kinds import LOGIN, TRANSACTION, EventKind, kind_spec
 from fraudscore._model.bundle import Bundle, load_bundle
 from fraudscore._model.runtime import OnnxModel
 from fraudscore._training.offline import OfflineFeatures, fold_history
+from fraudscore._training.partitioned import FoldedHistory
 from fraudscore._training.train import TrainConfig, TrainedModel, train
 
 if TYPE_CHECKING:
@@ -100,14 +101,26 @@ def build_features(
     return fold_history(spec, spec.prepare(data, bad_rows=bad_rows))
 
 
-def build_store(repo: str | Path, offline: OfflineFeatures, as_of: datetime | None = None) -> None:
+def build_store(
+    repo: str | Path, offline: OfflineFeatures | FoldedHistory, as_of: datetime | None = None
+) -> None:
     """Write the parquet sources, ``feast apply``, and materialize state as of ``as_of``.
 
-    ``as_of`` defaults to the newest state row; state changes after it stay offline only.
+    ``offline`` is an in-memory fold or a partitioned one (its history directories are copied
+    as they are). ``as_of`` defaults to the newest state row; state changes after it stay
+    offline only.
     """
+    import pyarrow.dataset as ds
+
     write_sources(repo, offline.history)
     apply_repo(repo)
-    times = [h["event_timestamp"] for h in offline.history.values()]
+    if isinstance(offline, FoldedHistory):
+        times = [
+            ds.dataset(p).to_table(columns=["event_timestamp"]).column(0).to_pandas()
+            for p in offline.history.values()
+        ]
+    else:
+        times = [h["event_timestamp"] for h in offline.history.values()]
     start = min(t.min() for t in times).to_pydatetime() - timedelta(seconds=1)
     end = as_of or max(t.max() for t in times).to_pydatetime()
     materialize_repo(repo, start, end, views=list(offline.history))
