@@ -149,3 +149,23 @@ def test_same_instant_events_keep_the_in_memory_order(sim: pd.DataFrame, tmp_pat
     folded = fold_partitioned(src, tmp_path / "out", partition_rows=len(coarse) // 6)
     assert coarse["timestamp"].duplicated().sum() > len(coarse) // 2
     assert_same(folded.load(), build_features(coarse))
+
+
+def test_build_store_from_a_partitioned_fold_fills_the_same_online_store(
+    sim: pd.DataFrame, offline: OfflineFeatures, tmp_path: Path
+) -> None:
+    """`build_store` takes the history parts as they are: Feast reads each view's directory."""
+    from fraudscore import build_store
+
+    from .conftest import copy_repo
+    from .test_cli import _online_rows
+
+    src = write_parts(sim, tmp_path / "src", parts=2, row_group=1000)
+    folded = fold_partitioned(src, tmp_path / "out", partition_rows=len(sim) // 4)
+    as_of = sim["timestamp"].quantile(0.8).to_pydatetime()
+    build_store(copy_repo(tmp_path / "a"), folded, as_of)
+    build_store(copy_repo(tmp_path / "b"), offline, as_of)
+    assert (tmp_path / "a" / "data" / "customer_state.parquet").is_dir()
+    a, b = _online_rows(str(tmp_path / "a")), _online_rows(str(tmp_path / "b"))
+    assert sum(len(rows) for rows in b.values()) > 1000
+    assert a == b

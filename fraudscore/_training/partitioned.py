@@ -25,7 +25,6 @@ mapped onto a ``distributed`` cluster whose workers all see ``out``.
 from __future__ import annotations
 
 import json
-import math
 import shutil
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -125,7 +124,7 @@ def fold_partitioned(
         )
     chunks = _chunks(_parquet_files(data), partition_rows)
     rows = sum(n for *_, n in chunks)
-    partitions = max(1, math.ceil(rows / partition_rows))
+    partitions = max(1, round(rows / partition_rows))  # partitions of about partition_rows
     out = Path(out)
     if out.exists():
         shutil.rmtree(out)
