@@ -16,6 +16,7 @@ from fraudscore._errors import (
     FeatureStoreError,
     FraudscoreError,
     ModelError,
+    RulesError,
     TrainingError,
 )
 from fraudscore._events import Label, Login, Transaction
@@ -24,10 +25,12 @@ from fraudscore._online import FeastSource, FeatureSource, RedisSource, SqliteSo
 from fraudscore._serving.backfill import BackfillReport, backfill
 from fraudscore._serving.drift import DriftReport
 from fraudscore._serving.reasons import Reason
+from fraudscore._serving.rules import Rule, RuleSet, Verdict, load_rules, starter_rules
 from fraudscore._serving.scorer import Scorer, ScoreResult, ShadowRecord, ShadowResult
 from fraudscore._sim.handbook import HANDBOOK_WINDOWS, HandbookSimConfig, simulate_handbook
 from fraudscore._sim.logins import LoginSimConfig, simulate_logins
 from fraudscore._sim.transactions import TransactionSimConfig, simulate_transactions
+from fraudscore._training.backtest import Backtest, backtest_rules
 from fraudscore._training.evaluate import Evaluation, default_windows, evaluate
 from fraudscore._training.offline import OfflineFeatures
 from fraudscore._training.partitioned import FoldedHistory, fold_partitioned
@@ -45,6 +48,7 @@ from fraudscore._training.train import TrainConfig, TrainedModel
 __all__ = [
     "HANDBOOK_WINDOWS",
     "BackfillReport",
+    "Backtest",
     "BadRowsError",
     "Bundle",
     "BundleError",
@@ -65,6 +69,9 @@ __all__ = [
     "OfflineFeatures",
     "Reason",
     "RedisSource",
+    "Rule",
+    "RuleSet",
+    "RulesError",
     "ScoreResult",
     "Scorer",
     "ShadowRecord",
@@ -76,13 +83,16 @@ __all__ = [
     "TrainingError",
     "Transaction",
     "TransactionSimConfig",
+    "Verdict",
     "backfill",
+    "backtest_rules",
     "build_features",
     "build_store",
     "default_windows",
     "evaluate",
     "fold_partitioned",
     "load_bundle",
+    "load_rules",
     "monitor",
     "open_source",
     "read_events",
@@ -91,6 +101,7 @@ __all__ = [
     "simulate_handbook",
     "simulate_logins",
     "simulate_transactions",
+    "starter_rules",
     "train_model",
     "write_report",
     "write_shadow_report",

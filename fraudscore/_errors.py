@@ -8,6 +8,7 @@ Hierarchy::
     ├── BundleError            a model bundle is missing, tampered, or of another schema
     ├── FeatureStoreError      the Feast repo or online store failed or is not supported
     ├── ModelError             onnxruntime failed to load or run the graph
+    ├── RulesError             a rules file or list is invalid (named rule, position, names)
     └── TrainingError          training or evaluation cannot run on the data given
 
 Third-party errors (Feast, onnxruntime, redis, sqlite3) are mapped to these at the boundary with
@@ -25,6 +26,7 @@ __all__ = [
     "FeatureStoreError",
     "FraudscoreError",
     "ModelError",
+    "RulesError",
     "TrainingError",
 ]
 
@@ -95,3 +97,8 @@ class ModelError(FraudscoreError):
 
 class TrainingError(FraudscoreError):
     """Training or evaluation cannot run on the data and options given."""
+
+
+class RulesError(FraudscoreError, ValueError):
+    """A rules file or one of its lists is invalid: the message names the rule (or list), where
+    in it, and what would have been valid."""

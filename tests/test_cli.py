@@ -249,3 +249,80 @@ def test_cli_fold_and_partitioned_apply_fill_the_same_store(tmp_path: Path, kind
     assert "partition(s)" in out.output
     assert list((tmp_path / "f" / "features").glob("part-*.parquet"))
     assert (tmp_path / "f" / "history").is_dir()
+
+
+def test_cli_rules_init_check_backtest_report_and_score(tmp_path: Path) -> None:
+    """The starter file, copied, checked, backtested (table and JSON), in the report, and applied
+    by `score --rules`."""
+    data = str(tmp_path / "tx.parquet")
+    repo = str(copy_repo(tmp_path / "feature_repo"))
+    invoke("simulate", "--out", data, "--size", "120", "--terminals", "240", "--days", "40")
+    bundle = str(tmp_path / "bundle")
+    invoke(
+        "train",
+        "--data",
+        data,
+        "--train-start",
+        "2018-04-05",
+        "--train-end",
+        "2018-04-25",
+        "--out",
+        bundle,
+    )
+    invoke("rules", "init", "--kind", "transaction", "--out", str(tmp_path / "rules"))
+    rules = tmp_path / "rules" / "transaction.toml"
+    assert (tmp_path / "rules" / "lists" / "compromised_terminals.txt").exists()
+    # A rule every event matches, first: the backtest and the scorer must show it.
+    rules.write_text(
+        rules.read_text().replace(
+            "[[rules]]",
+            '[[rules]]\nname = "everything"\naction = "review"\nwhen = "amount >= 0.0"\n'
+            'reason = "EVERYTHING"\ntext = "all"\n\n[[rules]]',
+            1,
+        )
+    )
+    assert "card_testing_burst" in invoke("rules", "check", str(rules)).output
+    window = ["--test-start", "2018-05-03", "--test-end", "2018-05-09"]
+    args = ["--rules", str(rules), "--bundle", bundle, "--data", data, *window]
+    table = invoke("rules", "backtest", *args).output
+    assert "combined" in table and "events" in table and "everyt" in table
+    report = json.loads(invoke("rules", "backtest", *args, "--json").stdout)
+    first = report["rules"][0]
+    assert (first["rule"], first["hits"], first["hit_rate"]) == (
+        "everything",
+        report["events"],
+        1.0,
+    )
+    combined = {row["policy"]: row for row in report["combined"]}
+    assert combined["model + rules"]["flagged"] == report["events"]
+    out = tmp_path / "report.html"
+    invoke(
+        "report",
+        "--bundle",
+        bundle,
+        "--data",
+        data,
+        *window,
+        "--out",
+        str(out),
+        "--rules",
+        str(rules),
+    )
+    html = out.read_text()
+    assert "Rules backtest" in html and "everything" in html and "model + rules" in html
+    invoke("apply", "--repo", repo, "--data", data)
+    invoke("materialize", "--repo", repo, "--end", "2018-05-05T00:00:00+00:00")
+    scored = invoke(
+        "score", "--bundle", bundle, "--repo", repo, "--data", data, "--limit", "3", "--json",
+        "--rules", str(rules),
+    )  # fmt: skip
+    results = [json.loads(line) for line in scored.stdout.splitlines() if line.startswith("{")]
+    assert len(results) == 3
+    assert all(r["rule"] == "everything" and r["decision"] == "review" for r in results)
+    assert all(r["reasons"][0]["code"] == "EVERYTHING" for r in results)
+    bad = tmp_path / "bad.toml"
+    bad.write_text(
+        'kind = "transaction"\n[[rules]]\nname = "x"\naction = "decline"\nwhen = "amout > 1.0"\nreason = "X"\n'
+    )
+    result = CliRunner().invoke(main, ["rules", "check", str(bad)])
+    assert result.exit_code == 2 and "unknown name 'amout'" in result.output

@@ -120,6 +120,7 @@ def _columns(columns_spec: str | None, timezone: str) -> Any:
 # The commands register themselves on ``main``.
 from fraudscore._cli import data as _data  # noqa: E402, F401
 from fraudscore._cli import demo as _demo  # noqa: E402, F401
+from fraudscore._cli import rules as _rules  # noqa: E402, F401
 from fraudscore._cli import serving as _serving  # noqa: E402, F401
 
 if __name__ == "__main__":  # pragma: no cover

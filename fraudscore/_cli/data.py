@@ -321,8 +321,8 @@ def _evaluations(
     columns_spec: str | None,
     timezone: str,
     drop_bad_rows: bool,
-) -> list[Any]:
-    """Each bundle evaluated on the same test days of the same features."""
+) -> tuple[Any, list[Any]]:
+    """The features, and each bundle evaluated on the same test days of them."""
     from fraudscore._model.bundle import load_bundle
     from fraudscore._training.evaluate import evaluate
 
@@ -333,7 +333,7 @@ def _evaluations(
     with step("building features"):
         features = _features(data, loaded[0].kind, columns_spec, timezone, drop_bad_rows)
     with step(f"evaluating {len(loaded)} bundle(s) and the baselines"):
-        return [
+        return features, [
             evaluate(b, features, test_start, test_end, known_compromised=known_compromised)  # type: ignore[arg-type]
             for b in loaded
         ]
@@ -367,7 +367,7 @@ def evaluate(
     """Metrics of the bundle and its baselines on the test days (its kind is in the bundle)."""
 
     def go() -> Any:
-        (result,) = _evaluations(
+        _, (result,) = _evaluations(
             (bundle,), data, test_start, test_end, known_compromised,
             columns_spec, timezone, drop_bad_rows,
         )  # fmt: skip
@@ -396,6 +396,11 @@ def evaluate(
 @click.option("--test-start", required=True, callback=_day)
 @click.option("--test-end", required=True, callback=_day)
 @click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False))
+@click.option(
+    "--rules",
+    type=click.Path(dir_okay=False),
+    help="A rules file: add its backtest (with the first bundle) to the report.",
+)
 @KNOWN
 @data_options
 def report(
@@ -404,6 +409,7 @@ def report(
     test_start: date,
     test_end: date,
     out_path: str,
+    rules: str | None,
     known_compromised: str,
     columns_spec: str | None,
     timezone: str,
@@ -416,12 +422,18 @@ def report(
         raise click.UsageError("give one bundle, or two (champion and challenger)")
 
     def go() -> Path:
-        evaluations = _evaluations(
+        features, evaluations = _evaluations(
             bundles, data, test_start, test_end, known_compromised,
             columns_spec, timezone, drop_bad_rows,
         )  # fmt: skip
+        backtest = None
+        if rules:
+            from fraudscore._training.backtest import backtest_rules
+
+            with step("backtesting the rules with the first bundle"):
+                backtest = backtest_rules(rules, bundles[0], features, test_start, test_end)
         with step("drawing the report"):
-            return write_report(out_path, evaluations)
+            return write_report(out_path, evaluations, backtest=backtest)
 
     console.print(f"report -> {_run(go)}")
 

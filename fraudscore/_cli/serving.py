@@ -46,6 +46,7 @@ from fraudscore._cli import (
 )
 @click.option("--key-file", type=click.Path(dir_okay=False), help="Verify the bundle's signature.")
 @click.option("--require-signature", is_flag=True, help="Refuse an unsigned bundle.")
+@click.option("--rules", type=click.Path(dir_okay=False), help="A rules file to apply.")
 def score(
     bundle: str,
     repo: str,
@@ -60,6 +61,7 @@ def score(
     since_s: str,
     key_file: str | None,
     require_signature: bool,
+    rules: str | None,
 ) -> None:
     """Score events (from --data or --event) against the online store. Writes nothing to it.
 
@@ -74,7 +76,9 @@ def score(
         from fraudscore._model.bundle import signing_key
 
         key = signing_key(key_file=key_file)
-        scorer = Scorer.open(bundle, repo, key=key, require_signature=require_signature)
+        scorer = Scorer.open(
+            bundle, repo, key=key, require_signature=require_signature, rules=rules
+        )
         if out_path:
             if not data:
                 raise click.UsageError("--out needs --data")
@@ -180,6 +184,9 @@ def result_dict(result: Any) -> dict[str, Any]:
         "stale_state": list(result.stale_state),
         "degraded": result.degraded,
         "late_event": result.late_event,
+        "rule": result.rule,
+        "matched_rules": list(result.matched_rules),
+        "shadow_rules": list(result.shadow_rules),
     }
 
 

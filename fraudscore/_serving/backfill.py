@@ -46,7 +46,9 @@ def backfill(
     on_chunk: Callable[[int], Any] | None = None,
 ) -> BackfillReport:
     """Score every event of ``data`` and write ``out`` (parquet): the event id, ``score``,
-    ``decision`` and ``reason_1..k``. ``on_chunk(n)`` is called after each chunk of ``n``."""
+    ``decision`` and ``reason_1..k`` (and ``rule``, the deciding rule, when the scorer has
+    rules; its reason code is then ``reason_1``). ``on_chunk(n)`` is called after each chunk
+    of ``n``."""
     import pyarrow as pa
     import pyarrow.dataset as ds
     import pyarrow.parquet as pq
@@ -61,11 +63,14 @@ def backfill(
     dataset = ds.dataset(source, format="parquet")
     kind = scorer.kind
     k = scorer.max_reasons
+    with_rules = scorer.rules is not None
     names = [kind.id_field, "score", "decision", *(f"reason_{i + 1}" for i in range(k))]
-    schema = pa.schema(
-        [(kind.id_field, pa.string()), ("score", pa.float64()), ("decision", pa.string())]
-        + [(f"reason_{i + 1}", pa.string()) for i in range(k)]
-    )
+    fields = [(kind.id_field, pa.string()), ("score", pa.float64()), ("decision", pa.string())]
+    fields += [(f"reason_{i + 1}", pa.string()) for i in range(k)]
+    if with_rules:
+        names.append("rule")
+        fields.append(("rule", pa.string()))
+    schema = pa.schema(fields)
     target = Path(out)
     target.parent.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
@@ -76,7 +81,7 @@ def backfill(
             if columns is not None:
                 frame = columns.apply(frame)
             events = to_events(frame, kind)
-            scores, decisions, codes = scorer.score_codes(events)
+            scores, decisions, codes, fired = scorer.score_codes(events)
             table = {
                 kind.id_field: [getattr(e, kind.id_field) for e in events],
                 "score": scores,
@@ -84,6 +89,7 @@ def backfill(
             }
             for i in range(k):
                 table[f"reason_{i + 1}"] = [c[i] if len(c) > i else None for c in codes]
+            table["rule"] = fired
             writer.write_table(pa.table([table[n] for n in names], schema=schema))
             total += len(events)
             if on_chunk is not None:

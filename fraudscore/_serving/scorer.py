@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from fraudscore._errors import BundleError, EventValidationError, FeatureStoreError
+from fraudscore._errors import BundleError, EventValidationError, FeatureStoreError, RulesError
 from fraudscore._events import Label
 from fraudscore._kinds import EventKind, kind_spec
 from fraudscore._model.bundle import Bundle, Thresholds, load_bundle, signing_key
@@ -24,6 +24,7 @@ from fraudscore._model.runtime import OnnxModel
 from fraudscore._online import FeatureSource, Key, open_source
 from fraudscore._serving.drift import DriftReport, DriftTracker
 from fraudscore._serving.reasons import MAX_REASONS, Reason, ReasonCatalogue, TemplateValues
+from fraudscore._serving.rules import RuleSet, load_rules
 from fraudscore._state import NP, PY
 
 __all__ = ["STORE_UNAVAILABLE", "ScoreResult", "Scorer", "ShadowRecord", "ShadowResult"]
@@ -86,6 +87,12 @@ class ScoreResult:
     late_event: bool = False
     #: The challenger's verdict when the scorer carries one (``Scorer.set_challenger``).
     shadow: ShadowResult | None = None
+    #: The rule that set the decision (its reason comes first), when the scorer has rules.
+    rule: str | None = None
+    #: Every live rule that matched (in ``all`` mode, more than the deciding one).
+    matched_rules: tuple[str, ...] = ()
+    #: Shadow rules that matched: recorded, never deciding.
+    shadow_rules: tuple[str, ...] = ()
 
     @property
     def has_full_history(self) -> bool:
@@ -120,11 +127,13 @@ class Scorer:
         on_store_error: str = "fail",
         shadow_log_size: int = 100_000,
         track_drift: bool = False,
+        rules: RuleSet | str | Path | None = None,
     ) -> None:
         """``on_store_error`` chooses what ``score`` does when the online store fails (down,
         past its timeout, locked): ``"fail"`` raises :class:`FeatureStoreError` (fail closed);
         ``"degrade"`` scores on no-history state and marks the result ``degraded``. Recording
-        always raises: a lost state update is never silent.
+        always raises: a lost state update is never silent. ``rules`` (a :class:`RuleSet` or a
+        rules file) run over every scored event, after the model (:meth:`set_rules`).
         """
         if on_store_error not in _POLICIES:
             raise EventValidationError(
@@ -143,6 +152,8 @@ class Scorer:
         self.max_reasons = _check_max_reasons(max_reasons)
         self._track_drift = bool(track_drift)
         self._active = self._model_of(bundle, thresholds)
+        self._rules: RuleSet | None = None
+        self.set_rules(rules)
         if type(shadow_log_size) is not int or shadow_log_size < 0:
             raise EventValidationError(
                 "shadow_log_size", shadow_log_size, "a non-negative int", where="option"
@@ -275,6 +286,26 @@ class Scorer:
                 "track_drift", False, "a scorer opened with track_drift=True", where="option"
             )
         return tracker.report()
+
+    @property
+    def rules(self) -> RuleSet | None:
+        return self._rules
+
+    def set_rules(self, rules: RuleSet | str | Path | None) -> RuleSet | None:
+        """Put a rule set (or a rules file, loaded and compiled now) in service, or none.
+
+        A file that does not load raises :class:`RulesError` and the rules in service stay.
+        The new rules replace the old in one assignment: each call uses one set throughout.
+        Returns the rules replaced. (To reload only the lists: ``scorer.rules.reload_lists()``.)
+        """
+        if rules is not None and not isinstance(rules, RuleSet):
+            rules = load_rules(rules)
+        if rules is not None and rules.kind.name != self.kind.name:
+            raise RulesError(
+                f"{rules.where}: rules for {rules.kind.name}s, this scorer scores {self.kind.name}s"
+            )
+        old, self._rules = self._rules, rules
+        return old
 
     def shadow_log(self, *, clear: bool = False) -> list[ShadowRecord]:
         """The shadow log, oldest first: the last ``shadow_log_size`` events scored with a
@@ -455,21 +486,33 @@ class Scorer:
 
     def score_codes(
         self, events: Sequence[Any], *, thresholds: Thresholds | None = None
-    ) -> tuple[np.ndarray, list[str], list[list[str]]]:
-        """Scores, decisions and top reason codes of many events, without building results or
-        reason texts: what a backfill writes. The same state reads, features and graph as
-        :meth:`score_many`; a store failure always raises (a batch job is never degraded)."""
+    ) -> tuple[np.ndarray, list[str], list[list[str]], list[str | None]]:
+        """Scores, decisions, top reason codes and deciding rules of many events, without
+        building results or reason texts: what a backfill writes. The same state reads,
+        features, graph and rules as :meth:`score_many`; a store failure always raises (a batch
+        job is never degraded)."""
         self._check_batch(events)
         m = self._active
         thr = thresholds or m.thresholds
         if not events:
-            return np.zeros(0), [], []
-        _, _, _, contrib, prob = self._batch(m, events, degrade=False)
+            return np.zeros(0), [], [], []
+        x, _, _, contrib, prob = self._batch(m, events, degrade=False)
         labels = self.kind.decisions
         decisions = np.where(
             prob >= thr.block, labels[2], np.where(prob >= thr.review, labels[1], labels[0])
         ).tolist()
-        return prob, decisions, m.catalogue.top_codes(contrib, self.max_reasons)
+        codes = m.catalogue.top_codes(contrib, self.max_reasons)
+        fired: list[str | None] = [None] * len(events)
+        rules = self._rules
+        if rules is not None:
+            rows = zip(events, x.tolist(), prob.tolist(), strict=True)
+            for i, (event, row, score) in enumerate(rows):
+                verdict = rules.decide(rules.values_of(event, row, score))
+                if verdict is not None and verdict.rule is not None:
+                    fired[i] = verdict.rule.name
+                    decisions[i] = verdict.rule.action
+                    codes[i] = [verdict.rule.reason, *codes[i]]
+        return prob, decisions, codes, fired
 
     def _batch(
         self, m: _Active, events: Sequence[Any], degrade: bool
@@ -556,6 +599,17 @@ class Scorer:
             reasons = tuple(
                 Reason(catalogue.codes[i], catalogue.text(i, values), s) for i, s in top
             )
+        rule: str | None = None
+        matched: tuple[str, ...] = ()
+        shadow: tuple[str, ...] = ()
+        rules = self._rules
+        if rules is not None:
+            verdict = rules.decide(rules.values_of(event, x, score))
+            if verdict is not None:
+                matched, shadow = verdict.matched, verdict.shadow
+                if verdict.rule is not None:
+                    rule, decision = verdict.rule.name, verdict.rule.action
+                    reasons = (Reason(verdict.rule.reason, verdict.text, 0.0), *reasons)
         if degraded:
             reasons = (_UNAVAILABLE, *reasons)
         return ScoreResult(
@@ -568,6 +622,9 @@ class Scorer:
             stale_state=stale,
             degraded=degraded,
             late_event=late,
+            rule=rule,
+            matched_rules=matched,
+            shadow_rules=shadow,
         )
 
     # -- recording ---------------------------------------------------------------------------

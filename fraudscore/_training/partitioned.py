@@ -298,13 +298,13 @@ def _fold(kind: str, out: str, group: int, partition: int) -> None:
     _, views = view_groups(spec)[group]
     folded = fold_views(spec, events, views)
     _write_history(base, folded, group, partition)
-    reads = {_ROW: events[_ROW].to_numpy()}
+    reads: dict[str, Any] = {_ROW: events[_ROW].to_numpy()}
     for name, values in folded.reads.items():
-        for i, column in enumerate(values):
-            reads[f"{name}:{i}"] = column
-    for column, source in spec.derived:
+        for i, value in enumerate(values):
+            reads[f"{name}:{i}"] = value
+    for derived, source in spec.derived:
         if source in folded.reads:
-            reads[column] = folded.columns[column]
+            reads[derived] = folded.columns[derived]
     frame = pd.DataFrame(reads)
     home = events[_HOME].to_numpy()
     for h in np.unique(home):

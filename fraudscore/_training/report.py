@@ -33,6 +33,8 @@ if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
+    from fraudscore._training.backtest import Backtest
+
 __all__ = ["SECTIONS", "SHADOW_SECTIONS", "write_report", "write_shadow_report"]
 
 SECTIONS = ("summary", "curves", "distributions", "thresholds", "reasons", "contributions")
@@ -46,13 +48,17 @@ table { border-collapse: collapse; margin: .5rem 0 1rem; }
 th, td { border: 1px solid #d0d7de; padding: .25rem .6rem; text-align: right; }
 th:first-child, td:first-child { text-align: left; }
 tr.bundle td { background: #fff4d6; font-weight: 600; }
+tr.muted td { color: #777; font-style: italic; }
 .side { display: flex; gap: 2rem; flex-wrap: wrap; align-items: flex-start; }
 .note { color: #57606a; } img { max-width: 100%; }
 """
 
 
-def write_report(path: str | Path, evaluations: Sequence[Evaluation]) -> Path:
-    """Write the HTML report of one evaluation, or of two (champion, challenger)."""
+def write_report(
+    path: str | Path, evaluations: Sequence[Evaluation], *, backtest: Backtest | None = None
+) -> Path:
+    """Write the HTML report of one evaluation, or of two (champion, challenger); with a
+    :class:`Backtest` of a rule set, its per-rule and combined tables too."""
     evaluations = list(evaluations)
     if not 1 <= len(evaluations) <= 2:
         raise TrainingError(f"a report takes one or two evaluations, got {len(evaluations)}")
@@ -79,6 +85,8 @@ def write_report(path: str | Path, evaluations: Sequence[Evaluation]) -> Path:
     ]
     if kind.name == LOGIN.name:
         parts.append(_challenge(labelled))
+    if backtest is not None:
+        parts.append(rules_section(backtest))
     title = f"fraudscore {kind.name} report: {' vs '.join(e.bundle.version for e in evaluations)}"
     window = evaluations[0].metrics["test_window"]
     note = f"<p class='note'>Test days {window['start']} to {window['end']}.</p>"
@@ -86,6 +94,52 @@ def write_report(path: str | Path, evaluations: Sequence[Evaluation]) -> Path:
 
 
 # Sections -------------------------------------------------------------------------------------
+
+
+def rules_section(bt: Backtest) -> str:
+    """The rules' backtest: one row per rule, then the model alone against model + rules."""
+    caught = "takeovers" if bt.kind == LOGIN.name else "frauds"
+    header = ["rule", "action", "hits", "hit rate", "precision", f"{caught} hit", "genuine hit",
+              f"{caught} the model missed"]  # fmt: skip
+    rows, classes = [], []
+    for r in bt.rules.to_dict(orient="records"):
+        rows.append(
+            [
+                r["rule"] + (" (shadow)" if r["shadow"] else ""),
+                r["action"],
+                f"{r['hits']:,}",
+                f"{r['hit_rate']:.3%}",
+                "-" if r["hits"] == 0 else f"{r['precision']:.3f}",
+                f"{r['caught']:,}",
+                f"{r['genuine']:,}",
+                f"{r['beyond_model']:,}",
+            ]
+        )
+        classes.append("" if not r["shadow"] else "muted")
+    effect_header = ["policy", "flagged", "blocked", f"{caught} flagged", f"{caught} blocked",
+                     "recall", "precision", "genuine blocked"]  # fmt: skip
+    effect = [
+        [
+            e["policy"],
+            f"{e['flagged']:,}",
+            f"{e['blocked']:,}",
+            f"{e['caught']:,}",
+            f"{e['caught_blocked']:,}",
+            f"{e['recall']:.3f}",
+            f"{e['precision']:.3f}",
+            f"{e['genuine_blocked']:,}",
+        ]
+        for e in bt.combined.to_dict(orient="records")
+    ]
+    note = (
+        f"<p class='note'>{bt.events:,} scored events from {bt.start} to {bt.end}, "
+        f"{bt.positives:,} {caught}. Each rule is counted on its own; the combined rows apply "
+        f"the rules in their file's order over the model's decisions.</p>"
+    )
+    body = (
+        note + _table(header, rows, classes) + "<h3>Combined</h3>" + _table(effect_header, effect)
+    )
+    return _section("rules", "Rules backtest", body)
 
 
 def _summary(labelled: list[tuple[str, Evaluation]]) -> str:
