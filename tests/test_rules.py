@@ -11,6 +11,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from fraudscore import (
     Login,
@@ -202,6 +204,9 @@ def test_a_missing_or_nan_value_makes_the_rule_not_match_and_never_raises(tmp_pa
     rules = load_rules(rules_file(tmp_path, text, head=head))
     base = {"customer_id": "C000001", "score": 0.1}
     assert rules.matching({**base, "device_id": None, "cust_secs_since_last": math.nan}) == ()
+    assert rules.decide({**base, "device_id": None, "cust_secs_since_last": math.nan}) is None
+    feats = [math.nan] * len(rules.kind.features)
+    assert rules.decide_event(tx(), feats, 0.1) is None  # no device, no history
     assert rules.matching({**base, "device_id": "dev-1", "cust_secs_since_last": 30.0}) == (
         "is_dev", "fast", "trusted",
     )  # fmt: skip
@@ -471,3 +476,75 @@ def test_backtest_refuses_a_mismatched_kind_and_an_empty_window(
             date(2030, 1, 1),
             date(2030, 1, 2),
         )
+
+
+# -- the Python fast path keeps CEL's meaning ----------------------------------------------------
+
+NUMS = ["amount", "cust_n_1h", "score"]
+TEXTS = ["channel", "currency"]
+
+
+@st.composite
+def conditions(draw: st.DrawFn, depth: int = 0) -> str:
+    """Random conditions in the fast path's subset: comparisons, lists, !, &&, ||, ()."""
+    choice = draw(st.integers(0, 5 if depth < 3 else 2))
+    if choice == 0:
+        op = draw(st.sampled_from(["<", "<=", ">", ">=", "==", "!="]))
+        name = draw(st.sampled_from(NUMS))
+        lit = draw(st.sampled_from(["0", "1", "5", "0.5", "1.0", "-2.5", "100.0"]))
+        return f"{lit} {op} {name}" if draw(st.booleans()) else f"{name} {op} {lit}"
+    if choice == 1:
+        op = draw(st.sampled_from(["==", "!=", "<", ">="]))
+        return f"{draw(st.sampled_from(TEXTS))} {op} '{draw(st.sampled_from(['pos', 'online', 'EUR', '']))}'"
+    if choice == 2:
+        return draw(st.sampled_from(["lists.deny", "amount > cust_n_1h", "channel == currency"]))
+    if choice == 3:
+        return f"!({draw(conditions(depth + 1))})"
+    op = "&&" if choice == 4 else "||"
+    return f"({draw(conditions(depth + 1))}) {op} {draw(conditions(depth + 1))}"
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    when=conditions(),
+    amount=st.sampled_from([0.0, 0.5, 1.0, 5.0, 100.0, -2.5, 42.25]),
+    count=st.sampled_from([0.0, 1.0, 5.0, 0.5, 1e9]),
+    score=st.sampled_from([0.0, 0.5, 1.0, 0.25]),
+    channel=st.sampled_from(["pos", "online", "", "EUR"]),
+    currency=st.sampled_from(["EUR", "pos", ""]),
+    listed=st.booleans(),
+)
+def test_fast_path_agrees_with_the_cel_engine(
+    when: str, amount: float, count: float, score: float, channel: str, currency: str, listed: bool
+) -> None:
+    import cel
+
+    from fraudscore._kinds import TRANSACTION
+    from fraudscore._serving.fastpath import compile_fast
+    from fraudscore._serving.rules import variables
+
+    fast = compile_fast(when, variables(TRANSACTION))
+    assert fast is not None, when  # the generator stays inside the subset
+    values = {"amount": amount, "cust_n_1h": count, "score": score, "channel": channel,
+              "currency": currency, "lists.deny": listed}  # fmt: skip
+    engine = cel.compile(when).execute(
+        cel.Context(
+            variables={
+                **{k: v for k, v in values.items() if "." not in k},
+                "lists": {"deny": listed},
+            }
+        )
+    )
+    assert fast(values) is engine, when
+
+
+def test_conditions_outside_the_subset_run_on_the_engine() -> None:
+    from fraudscore._kinds import TRANSACTION
+    from fraudscore._serving.fastpath import compile_fast
+    from fraudscore._serving.rules import variables
+
+    names = variables(TRANSACTION)
+    for when in ["amount * 2.0 > 10.0", "size(channel) > 2", "channel.startsWith('on')",
+                 "amount > 1u", "channel == 'a\\\\nb'", "score > 0.5 ? true : false"]:  # fmt: skip
+        assert compile_fast(when, names) is None, when
+    assert compile_fast("amount > 1.0 && lists.x", names) is not None

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import bisect
 import ipaddress
+import socket
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -106,13 +107,20 @@ def _networks(spec: ListSpec, entries: Sequence[tuple[int, str]]) -> Matcher:
             [int(net.broadcast_address) for net in merged],
         )
 
+    v4, v6 = bounds[4], bounds[6]
+
     def contains(value: str) -> bool:
+        # inet_pton parses an address several times faster than ipaddress.ip_address.
         try:
-            ip = ipaddress.ip_address(value)
-        except ValueError:
-            return False
-        firsts, lasts = bounds[ip.version]
-        x = int(ip)
+            packed = socket.inet_pton(socket.AF_INET, value)
+            firsts, lasts = v4
+        except OSError:
+            try:
+                packed = socket.inet_pton(socket.AF_INET6, value)
+                firsts, lasts = v6
+            except OSError:
+                return False
+        x = int.from_bytes(packed, "big")
         i = bisect.bisect_right(firsts, x) - 1
         return i >= 0 and x <= lasts[i]
 

@@ -50,6 +50,7 @@ from typing import Any
 
 from fraudscore._errors import RulesError
 from fraudscore._kinds import EventKind, kind_spec
+from fraudscore._serving.fastpath import compile_fast
 from fraudscore._serving.lists import LIST_TYPES, ListSpec, Matcher, read_list
 
 __all__ = ["Rule", "RuleSet", "Verdict", "load_rules", "starter_rules"]
@@ -96,6 +97,8 @@ class _Compiled:
     #: Every name (and ``lists.<name>``) the condition reads: all present, or no match.
     needs: frozenset[str]
     severity: int
+    #: The condition as Python closures when it is in the common subset (``fastpath``).
+    fast: Any = None
 
 
 class RuleSet:
@@ -206,7 +209,8 @@ class RuleSet:
                 raise RulesError(
                     f"{where}: `when` gives a {type(out).__name__} ({out!r}), not true or false"
                 )
-        return _Compiled(rule, program, needs, self.kind.decisions.index(rule.action))
+        fast = compile_fast(rule.when, self.variables)
+        return _Compiled(rule, program, needs, self.kind.decisions.index(rule.action), fast)
 
     def reload_lists(self) -> dict[str, int]:
         """Read every list file again and put the new lists in service at once.
@@ -229,19 +233,50 @@ class RuleSet:
         values["score"] = score
         return values
 
+    def decide_event(self, event: Any, features: Sequence[float], score: float) -> Verdict | None:
+        """:meth:`decide` on one scored event (the online path: the values it has, directly)."""
+        present: dict[str, Any] = {}
+        for n in self._event_fields:
+            v = getattr(event, n)
+            if v is not None:
+                present[n] = v
+        for n, i in self._feature_at:
+            v = features[i]
+            if v == v:
+                present[n] = v
+        present["score"] = score
+        if self._list_refs:
+            self._look_up(present, present)
+        return self._decide(present, present)
+
     def decide(self, values: Mapping[str, Any]) -> Verdict | None:
         """The rules' verdict on one event's ``values`` (None when no rule matched)."""
-        ctx, have = self._context(values)
+        return self._decide(self._present(values), values)
+
+    def _decide(self, present: dict[str, Any], values: Mapping[str, Any]) -> Verdict | None:
+        engine: list[Any] = []
         decided: _Compiled | None = None
         matched: list[str] = []
         shadow: list[str] = []
         first = self.mode == "first"
+        have = present.keys()
         for c in self._compiled:
-            if decided is not None and first and not c.rule.shadow:
+            is_shadow = c.rule.shadow
+            if decided is not None and first and not is_shadow:
                 continue
-            if not self._hit(c, ctx, have):
+            if not c.needs <= have:
+                continue  # a value the condition reads is missing: no match
+            fast = c.fast
+            if fast is not None:
+                try:
+                    if fast(present) is not True:
+                        continue
+                except _EVAL_ERRORS:
+                    self.errors[c.rule.name] += 1
+                    continue
+            elif not self._hit(c, present, engine):
                 continue
-            if c.rule.shadow:
+            if is_shadow:
                 shadow.append(c.rule.name)
                 continue
             matched.append(c.rule.name)
@@ -256,8 +291,9 @@ class RuleSet:
     def matching(self, values: Mapping[str, Any]) -> tuple[str, ...]:
         """Every rule (live and shadow) whose condition holds for ``values``, in file order:
         what a backtest counts per rule."""
-        ctx, have = self._context(values)
-        return tuple(c.rule.name for c in self._compiled if self._hit(c, ctx, have))
+        present = self._present(values)
+        engine: list[Any] = []
+        return tuple(c.rule.name for c in self._compiled if self._hit(c, present, engine))
 
     def deciding(self, matched: Sequence[str]) -> Rule | None:
         """The rule that decides when ``matched`` rules hold (the mode's choice; never shadow)."""
@@ -268,36 +304,60 @@ class RuleSet:
             return live[0].rule
         return max(live, key=lambda c: c.severity).rule  # the first of the most severe
 
-    def _context(self, values: Mapping[str, Any]) -> tuple[Any, set[str]]:
-        import cel
-
+    def _present(self, values: Mapping[str, Any]) -> dict[str, Any]:
+        """The values the rules read that the event has (not None, not NaN), and
+        ``lists.<name>`` for each list whose fields it has."""
         present: dict[str, Any] = {}
         for n in self.names:
             v = values.get(n)
-            if v is not None and v == v:  # missing and NaN values are absent
+            if v is not None and v == v:
                 present[n] = v
-        have = set(present)
         if self._list_refs:
-            matchers = self._lists
-            listed = {}
-            for name, fields in self._list_refs:
+            self._look_up(values, present)
+        return present
+
+    def _look_up(self, values: Mapping[str, Any], present: dict[str, Any]) -> None:
+        """``lists.<name>`` into ``present`` for each list whose fields ``values`` has."""
+        matchers = self._lists  # read once: a reload mid-event does not mix two versions
+        for name, fields in self._list_refs:
+            if len(fields) == 1:
+                v = values.get(fields[0])
+                if v is None or v != v:
+                    continue
+                key = v if type(v) is str else str(v)
+            else:
                 parts = [values.get(f) for f in fields]
                 if any(p is None or p != p for p in parts):
                     continue
-                key = str(parts[0]) if len(parts) == 1 else ",".join(map(str, parts))
-                listed[name] = matchers[name].contains(key)
-                have.add("lists." + name)
-            present["lists"] = listed
-        return cel.Context(variables=present), have
+                key = ",".join(map(str, parts))
+            present["lists." + name] = matchers[name].contains(key)
 
-    def _hit(self, c: _Compiled, ctx: Any, have: set[str]) -> bool:
-        if not c.needs <= have:
+    def _hit(self, c: _Compiled, present: dict[str, Any], engine: list[Any]) -> bool:
+        if not c.needs <= present.keys():
             return False
         try:
-            return c.program.execute(ctx) is True
+            if c.fast is not None:
+                return c.fast(present) is True
+            if not engine:  # the CEL engine's context, built once per event and only if needed
+                engine.append(_cel_context(present))
+            return c.program.execute(engine[0]) is True
         except _EVAL_ERRORS:
             self.errors[c.rule.name] += 1
             return False
+
+
+def _cel_context(present: Mapping[str, Any]) -> Any:
+    import cel
+
+    variables: dict[str, Any] = {}
+    listed: dict[str, bool] = {}
+    for name, value in present.items():
+        if name.startswith("lists."):
+            listed[name[6:]] = value
+        else:
+            variables[name] = value
+    variables["lists"] = listed
+    return cel.Context(variables=variables)
 
 
 def starter_rules(kind: str) -> Path:

@@ -507,7 +507,7 @@ class Scorer:
         if rules is not None:
             rows = zip(events, x.tolist(), prob.tolist(), strict=True)
             for i, (event, row, score) in enumerate(rows):
-                verdict = rules.decide(rules.values_of(event, row, score))
+                verdict = rules.decide_event(event, row, score)
                 if verdict is not None and verdict.rule is not None:
                     fired[i] = verdict.rule.name
                     decisions[i] = verdict.rule.action
@@ -604,7 +604,7 @@ class Scorer:
         shadow: tuple[str, ...] = ()
         rules = self._rules
         if rules is not None:
-            verdict = rules.decide(rules.values_of(event, x, score))
+            verdict = rules.decide_event(event, x, score)
             if verdict is not None:
                 matched, shadow = verdict.matched, verdict.shadow
                 if verdict.rule is not None:
