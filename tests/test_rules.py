@@ -20,6 +20,7 @@ from fraudscore import (
     RulesError,
     RuleSet,
     Scorer,
+    Thresholds,
     TrainingError,
     Transaction,
     backtest_rules,
@@ -449,7 +450,9 @@ def test_backtest_counts_each_rule_and_the_combined_effect(
             assert table.loc[name, "precision"] == pytest.approx((hit & y).sum() / hit.sum())
     # First-matched in file order; the shadow rule never decides.
     combined = np.where(
-        hits["allow_tiny"], 0, np.where(hits["big"], 2, np.where(hits["night"], 1, model))
+        hits["allow_tiny"],
+        0,
+        np.where(hits["big"], 2, np.where(hits["night"], np.maximum(1, model), model)),
     )
     effect = bt.combined.set_index("policy")
     for policy, decision in (("model alone", model), ("model + rules", combined)):
@@ -548,3 +551,18 @@ def test_conditions_outside_the_subset_run_on_the_engine() -> None:
                  "amount > 1u", "channel == 'a\\\\nb'", "score > 0.5 ? true : false"]:  # fmt: skip
         assert compile_fast(when, names) is None, when
     assert compile_fast("amount > 1.0 && lists.x", names) is not None
+
+
+def test_review_and_decline_rules_never_lower_the_models_decision_and_approve_rules_do(
+    bundle_dir: Path, repo: Path, later: list[Transaction], tmp_path: Path
+) -> None:
+    """With thresholds at 0 the model declines everything: a matching review rule keeps the
+    decline (and is named), a matching approve rule approves."""
+    strict = Scorer.open(bundle_dir, repo, thresholds=Thresholds(review=0.0, block=0.0))
+    strict.set_rules(rules_file(tmp_path, rule("watch", "review", "amount >= 0.0")))
+    r = strict.score(later[0])
+    assert (r.decision, r.rule, r.reasons[0].code) == ("decline", "watch", "WATCH")
+    assert strict.score_codes(later[:40])[1] == ["decline"] * 40
+    strict.set_rules(rules_file(tmp_path, rule("allow", "approve", "amount >= 0.0")))
+    assert strict.score(later[0]).decision == "approve"
+    assert strict.score_codes(later[:40])[1] == ["approve"] * 40

@@ -29,6 +29,9 @@ position and the names that exist.
 transaction without one), a feature with no value (no history: NaN), or a list keyed on a
 missing field does not match, as in Stripe Radar; it never raises.
 
+**Decisions.** An approve (allow) rule approves whatever the model said: an allow list. A
+review or decline rule raises the decision to its action and never lowers the model's.
+
 **Order.** ``first`` (default): the first matching rule, in file order, decides; later rules
 are not evaluated. ``all``: every rule is evaluated; the most severe matching action decides
 (the first rule with it is named), and every match is listed. A ``shadow = true`` rule is
@@ -294,6 +297,14 @@ class RuleSet:
         present = self._present(values)
         engine: list[Any] = []
         return tuple(c.rule.name for c in self._compiled if self._hit(c, present, engine))
+
+    def overrule(self, model: str, rule: Rule) -> str:
+        """The decision when ``rule`` decides over the model's ``model`` decision: an approve
+        (allow) rule approves; a review or decline rule never lowers the model's decision."""
+        labels = self.kind.decisions
+        if rule.action == labels[0]:
+            return rule.action
+        return labels[max(labels.index(model), labels.index(rule.action))]
 
     def deciding(self, matched: Sequence[str]) -> Rule | None:
         """The rule that decides when ``matched`` rules hold (the mode's choice; never shadow)."""

@@ -510,7 +510,7 @@ class Scorer:
                 verdict = rules.decide_event(event, row, score)
                 if verdict is not None and verdict.rule is not None:
                     fired[i] = verdict.rule.name
-                    decisions[i] = verdict.rule.action
+                    decisions[i] = rules.overrule(decisions[i], verdict.rule)
                     codes[i] = [verdict.rule.reason, *codes[i]]
         return prob, decisions, codes, fired
 
@@ -608,7 +608,8 @@ class Scorer:
             if verdict is not None:
                 matched, shadow = verdict.matched, verdict.shadow
                 if verdict.rule is not None:
-                    rule, decision = verdict.rule.name, verdict.rule.action
+                    rule = verdict.rule.name
+                    decision = rules.overrule(decision, verdict.rule)
                     reasons = (Reason(verdict.rule.reason, verdict.text, 0.0), *reasons)
         if degraded:
             reasons = (_UNAVAILABLE, *reasons)

@@ -105,7 +105,7 @@ def backtest_rules(
             hits[name][i] = True
         rule = ruleset.deciding(matched)
         if rule is not None:
-            combined[i] = severity[rule.action]
+            combined[i] = severity[ruleset.overrule(kind.decisions[combined[i]], rule)]
 
     per_rule = []
     for rule in ruleset.rules:
