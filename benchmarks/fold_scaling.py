@@ -136,7 +136,7 @@ def main() -> None:
     ap.add_argument("--in-memory-max", type=int, default=4)
     ap.add_argument("--data", type=Path, default=Path(".bench/fold-data"))
     ap.add_argument("--check", action="store_true")
-    ap.add_argument("--max-time-ratio", type=float, default=1.6)
+    ap.add_argument("--max-time-ratio", type=float, default=1.8)
     ap.add_argument("--json", type=Path, help="write the results here")
     ap.add_argument("--run", help=argparse.SUPPRESS)
     ap.add_argument("--out", help=argparse.SUPPRESS)

@@ -6,7 +6,8 @@ For each kind: the default simulation (seed 7), features from the whole history,
 trained on the default windows, then the starter rules file backtested on the test week. Its
 lists are the starter lists, except the transaction file's known-compromised terminals, which
 are what a fraud team would have listed on the morning of the first test day: every terminal
-with a fraud label known by then (``label_time`` before the test week) in the 28 days before.
+where frauds on 3 or more distinct cards were known by then (``label_time`` before the test
+week) among the 28 days before, a common point of compromise.
 Only public names are used.
 """
 
@@ -68,7 +69,8 @@ def run(kind: str, work: Path) -> fs.Backtest:
             & (data["label_time"] < morning)
             & (data["timestamp"] >= morning - timedelta(days=28))
         ]
-        terminals = sorted(set(known["terminal_id"]))
+        cards = known.groupby("terminal_id")["customer_id"].nunique()
+        terminals = sorted(cards[cards >= 3].index)
         (rules_dir / "lists" / "compromised_terminals.txt").write_text("\n".join(terminals) + "\n")
         print(f"known-compromised terminals on {test_start}: {len(terminals)}")
     return fs.backtest_rules(rules_dir / src.name, trained.bundle, features, test_start, test_end)
