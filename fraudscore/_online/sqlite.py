@@ -192,10 +192,12 @@ class SqliteSource:
                 if not ks:
                     continue
                 index = self._index[vi]
-                slot: dict[bytes, int] = {}
-                inverse = np.array([slot.setdefault(enc(k), len(slot)) for k in ks], dtype=np.intp)
+                # Entities repeat within a batch: encode each distinct key once.
+                distinct: dict[Key, int] = {}
+                inverse = np.array([distinct.setdefault(k, len(distinct)) for k in ks], np.intp)
+                encoded = [enc(k) for k in distinct]
+                slot = {e: i for i, e in enumerate(encoded)}
                 unique = np.full((len(slot), self.views[vi].width), np.nan)
-                encoded = list(slot)
                 rows = []
                 for lo in range(0, len(encoded), 500):
                     chunk = encoded[lo : lo + 500]

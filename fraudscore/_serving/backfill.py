@@ -1,9 +1,10 @@
 """Backfill: score a whole file of events against the online store, in bounded memory.
 
 The events are read in chunks (``pyarrow.dataset``: a parquet file or a directory of parts),
-scored with :meth:`Scorer.score_codes` (bulk state reads, array features, one ONNX batch per
-chunk, reason codes without texts) and appended to a parquet file. Memory depends on the chunk
-size, not on the file. Nothing is written to the store.
+validated as frames and scored with :meth:`Scorer.frame_codes` (no event objects; bulk state
+reads, array features, one ONNX batch per chunk, reason codes without texts) and appended to
+a parquet file. Memory depends on the chunk size, not on the file. Nothing is written to the
+store.
 """
 
 from __future__ import annotations
@@ -53,8 +54,6 @@ def backfill(
     import pyarrow.dataset as ds
     import pyarrow.parquet as pq
 
-    from fraudscore._training.pipeline import to_events
-
     source = Path(data)
     if not source.exists():
         raise EventValidationError(
@@ -75,15 +74,15 @@ def backfill(
     target.parent.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
     total = 0
+    cache: list[dict[Any, Any]] = [{} for _ in kind.views]  # the store is only read
     with pq.ParquetWriter(target, schema) as writer:
         for batch in dataset.to_batches(batch_size=chunk_size):
             frame = batch.to_pandas()
             if columns is not None:
                 frame = columns.apply(frame)
-            events = to_events(frame, kind)
-            scores, decisions, codes, fired = scorer.score_codes(events)
+            events, scores, decisions, codes, fired = scorer.frame_codes(frame, cache=cache)
             table = {
-                kind.id_field: [getattr(e, kind.id_field) for e in events],
+                kind.id_field: events[kind.id_field].tolist(),
                 "score": scores,
                 "decision": decisions,
             }

@@ -102,7 +102,14 @@ class ReasonCatalogue:
     def top_codes(self, contributions: np.ndarray, k: int) -> list[list[str]]:
         """The top ``k`` codes of each row of ``contributions (N, F+1)``, as ``score`` picks."""
         sums = contributions.astype(np.float32) @ self.matrix
-        return [[self.codes[i] for i, _ in self.top(row, k)] for row in sums.tolist()]
+        # A stable sort of the negated sums: largest first, ties by code, as ``top`` orders.
+        order = np.argsort(-sums, axis=1, kind="stable")[:, :k]
+        positive = np.take_along_axis(sums, order, axis=1) > 0.0
+        names = np.array(self.codes, dtype=object)[order].tolist()
+        return [
+            [c for c, ok in zip(row, keep, strict=True) if ok]
+            for row, keep in zip(names, positive.tolist(), strict=True)
+        ]
 
     def text(self, index: int, values: Mapping[str, Any]) -> str:
         """The code's sentence, or its fallback when a value it needs is missing (NaN)."""

@@ -7,12 +7,12 @@ reason matrix) is decided in ``__init__``; ``score`` only does the per-event wor
 from __future__ import annotations
 
 import gc
-from collections import deque
-from collections.abc import Sequence
+from collections import ChainMap, deque
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -27,9 +27,14 @@ from fraudscore._serving.reasons import MAX_REASONS, Reason, ReasonCatalogue, Te
 from fraudscore._serving.rules import RuleSet, load_rules
 from fraudscore._state import NP, PY
 
+if TYPE_CHECKING:
+    import pandas as pd
+
 __all__ = ["STORE_UNAVAILABLE", "ScoreResult", "Scorer", "ShadowRecord", "ShadowResult"]
 
 _READ_CHUNK = 8192
+#: States a backfill keeps per view across chunks (``frame_codes(cache=...)``).
+_CACHE_ROWS = 1_000_000
 #: (missing views, stale views, late) of one scored event.
 _Flags = tuple[tuple[str, ...], tuple[str, ...], bool]
 #: Batches of at least this many events compute features on arrays (see ``score_many``).
@@ -546,16 +551,7 @@ class Scorer:
         """Features of many events on arrays (``NP``); appends each event's (missing, stale)."""
         values = [self.kind.values(e) for e in events]
         cols = {name: np.array([v[name] for v in values]) for name in values[0]}
-        t = cols["t"]
-        reads = {}
-        missing = np.zeros((len(events), len(self._views)), dtype=bool)
-        stale = np.zeros_like(missing)
-        late = np.zeros(len(events), dtype=bool)
-        for vi, (view, state) in enumerate(zip(self._views, arrays, strict=True)):
-            reads[view.name], m, s = view.read(list(state.T), t, NP)
-            missing[:, vi], stale[:, vi] = m, s & ~m
-            fresh = ~(m | s)
-            late |= fresh & (state[:, list(self._clocks[vi])] > t[:, None]).any(axis=1)
+        x, missing, stale, late = self._features(cols, arrays)
         names = self._names
         cache: dict[bytes, _Flags] = {}
         for m_row, s_row, is_late in zip(missing, stale, late, strict=True):
@@ -568,9 +564,109 @@ class Scorer:
                     bool(is_late),
                 )
             flags.append(triple)
-        return np.column_stack(
+        return x
+
+    def _features(
+        self, cols: dict[str, np.ndarray], arrays: Sequence[np.ndarray]
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """(features, missing, stale, late) of many events from their columns and states."""
+        t = cols["t"]
+        reads = {}
+        missing = np.zeros((len(t), len(self._views)), dtype=bool)
+        stale = np.zeros_like(missing)
+        late = np.zeros(len(t), dtype=bool)
+        for vi, (view, state) in enumerate(zip(self._views, arrays, strict=True)):
+            reads[view.name], m, s = view.read(list(state.T), t, NP)
+            missing[:, vi], stale[:, vi] = m, s & ~m
+            fresh = ~(m | s)
+            late |= fresh & (state[:, list(self._clocks[vi])] > t[:, None]).any(axis=1)
+        x = np.column_stack(
             [np.broadcast_to(f, t.shape) for f in self.kind.compute(cols, reads, NP)]
         )
+        return x, missing, stale, late
+
+    def frame_codes(
+        self,
+        frame: pd.DataFrame,
+        *,
+        thresholds: Thresholds | None = None,
+        cache: list[dict[Key, np.ndarray]] | None = None,
+    ) -> tuple[pd.DataFrame, np.ndarray, list[str], list[list[str]], list[str | None]]:
+        """:meth:`score_codes` of a frame of events, without building an event object per row.
+
+        The frame is validated as a whole (a :class:`BadRowsError` lists every bad row) and
+        sorted by time; the same state reads, features, graph and rules follow, on its columns.
+        Returns the validated frame (its row order is the results'), then as ``score_codes``.
+        ``cache`` (one dict per view, kept by the caller across frames) holds states already
+        read, so that a backfill reads each card and terminal once, not once per chunk: the
+        states are then those of the store when first read.
+        """
+        kind = self.kind
+        prepared = kind.prepare(frame, labelled=False)
+        m = self._active
+        thr = thresholds or m.thresholds
+        n = len(prepared)
+        if not n:
+            return prepared, np.zeros(0), [], [], []
+        cols = kind.frame_columns(prepared)
+        cols["t"] = prepared["timestamp"].array.asi8 / 1e9
+        x = np.empty((n, len(kind.features)))
+        keys = [
+            list(zip(*(prepared[k].tolist() for k in v.keys), strict=True)) for v in self._views
+        ]
+        for lo in range(0, n, _READ_CHUNK):
+            hi = min(lo + _READ_CHUNK, n)
+            part_keys = [ks[lo:hi] for ks in keys]
+            arrays = self._read_cached(part_keys, cache) if cache else self.source.read(part_keys)
+            part = {k: v[lo:hi] for k, v in cols.items()}
+            x[lo:hi] = self._features(part, arrays)[0]
+        contrib = m.model.contributions(x.astype(np.float32))
+        prob = _sigmoid_of_sums(contrib)
+        labels = kind.decisions
+        decisions = np.where(
+            prob >= thr.block, labels[2], np.where(prob >= thr.review, labels[1], labels[0])
+        ).tolist()
+        codes = m.catalogue.top_codes(contrib, self.max_reasons)
+        fired: list[str | None] = [None] * n
+        rules = self._rules
+        if rules is not None:
+            names = [c for c in rules.variables if c in prepared.columns]
+            columns = {c: prepared[c].tolist() for c in names}
+            at = {f: i for i, f in enumerate(kind.features)}
+            rows = x.tolist()
+            scores = prob.tolist()
+            for i in range(n):
+                values = {c: v[i] for c, v in columns.items()}
+                for f, j in at.items():
+                    values.setdefault(f, rows[i][j])
+                values["score"] = scores[i]
+                verdict = rules.decide(values)
+                if verdict is not None and verdict.rule is not None:
+                    fired[i] = verdict.rule.name
+                    decisions[i] = rules.overrule(decisions[i], verdict.rule)
+                    codes[i] = [verdict.rule.reason, *codes[i]]
+        return prepared, prob, decisions, codes, fired
+
+    def _read_cached(
+        self, keys: Sequence[Sequence[Key]], cache: list[dict[Key, np.ndarray]]
+    ) -> list[np.ndarray]:
+        """Bulk read of the keys not yet in ``cache`` (kept up to ``_CACHE_ROWS`` per view)."""
+        todo = [
+            list(dict.fromkeys(k for k in ks if k not in c))
+            for ks, c in zip(keys, cache, strict=True)
+        ]
+        fresh = self.source.read(todo) if any(todo) else [None] * len(keys)
+        out = []
+        for view, ks, c, new, rows in zip(self._views, keys, cache, todo, fresh, strict=True):
+            known: Mapping[Key, np.ndarray] = c
+            if new:
+                got = dict(zip(new, rows, strict=True))
+                if len(c) + len(got) <= _CACHE_ROWS:
+                    c.update(got)
+                else:  # the cache is full: these serve this read only
+                    known = ChainMap(got, c)
+            out.append(np.array([known[k] for k in ks]) if ks else view.empty(0))
+        return out
 
     def _result(
         self,
