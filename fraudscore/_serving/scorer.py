@@ -655,7 +655,7 @@ class Scorer:
             list(dict.fromkeys(k for k in ks if k not in c))
             for ks, c in zip(keys, cache, strict=True)
         ]
-        fresh = self.source.read(todo) if any(todo) else [None] * len(keys)
+        fresh = self.source.read(todo) if any(todo) else [v.empty(0) for v in self._views]
         out = []
         for view, ks, c, new, rows in zip(self._views, keys, cache, todo, fresh, strict=True):
             known: Mapping[Key, np.ndarray] = c
