@@ -26,31 +26,11 @@ import fraudscore as fs
 def table(bt: fs.Backtest) -> str:
     caught = "takeovers" if bt.kind == "login" else "frauds"
     lines = [
-        f"{bt.events:,} scored {bt.kind}s from {bt.start} to {bt.end}, {bt.positives:,} {caught}.",
-        "",
-        f"| rule | action | hits | hit rate | precision | {caught} hit | genuine hit | "
-        f"{caught} the model missed |",
-        "|---|---|---:|---:|---:|---:|---:|---:|",
+        f"{bt.events:,} scored {bt.kind}s from {bt.start} to {bt.end}, {bt.positives:,} {caught}."
     ]
-    for r in bt.rules.to_dict(orient="records"):
-        precision = "-" if not r["hits"] else f"{r['precision']:.3f}"
-        name = r["rule"] + (" (shadow)" if r["shadow"] else "")
-        lines.append(
-            f"| {name} | {r['action']} | {r['hits']:,} | {r['hit_rate']:.2%} | {precision} | "
-            f"{r['caught']:,} | {r['genuine']:,} | {r['beyond_model']:,} |"
-        )
-    lines += [
-        "",
-        f"| policy | flagged | blocked | {caught} flagged | {caught} blocked | recall | precision "
-        "| genuine blocked |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|",
-    ]
-    for e in bt.combined.to_dict(orient="records"):
-        lines.append(
-            f"| {e['policy']} | {e['flagged']:,} | {e['blocked']:,} | {e['caught']:,} | "
-            f"{e['caught_blocked']:,} | {e['recall']:.3f} | {e['precision']:.3f} | "
-            f"{e['genuine_blocked']:,} |"
-        )
+    for header, rows, _ in bt.tables():
+        lines += ["", "| " + " | ".join(header) + " |", "|---|" + "---|" * (len(header) - 1)]
+        lines += ["| " + " | ".join(row) + " |" for row in rows]
     return "\n".join(lines)
 
 

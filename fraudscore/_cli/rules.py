@@ -94,37 +94,14 @@ def backtest(
 
 def print_backtest(bt: Any) -> None:
     caught = "takeovers" if bt.kind == "login" else "frauds"
-    table = Table(
-        title=f"rules, {bt.start} to {bt.end}: {bt.events:,} events, {bt.positives:,} {caught}"
-    )
-    for column in ("rule", "action", "hits", "hit rate", "precision", f"{caught} hit",
-                   "genuine hit", f"{caught} the model missed"):  # fmt: skip
-        table.add_column(column, justify="left" if column in ("rule", "action") else "right")
-    for r in bt.rules.to_dict(orient="records"):
-        table.add_row(
-            r["rule"] + (" (shadow)" if r["shadow"] else ""),
-            r["action"],
-            f"{r['hits']:,}",
-            f"{r['hit_rate']:.3%}",
-            "-" if not r["hits"] else f"{r['precision']:.3f}",
-            f"{r['caught']:,}",
-            f"{r['genuine']:,}",
-            f"{r['beyond_model']:,}",
-        )
-    out.print(table)
-    effect = Table(title="combined")
-    for column in ("policy", "flagged", "blocked", f"{caught} flagged", f"{caught} blocked",
-                   "recall", "precision", "genuine blocked"):  # fmt: skip
-        effect.add_column(column, justify="left" if column == "policy" else "right")
-    for e in bt.combined.to_dict(orient="records"):
-        effect.add_row(
-            e["policy"],
-            f"{e['flagged']:,}",
-            f"{e['blocked']:,}",
-            f"{e['caught']:,}",
-            f"{e['caught_blocked']:,}",
-            f"{e['recall']:.3f}",
-            f"{e['precision']:.3f}",
-            f"{e['genuine_blocked']:,}",
-        )
-    out.print(effect)
+    title = f"rules, {bt.start} to {bt.end}: {bt.events:,} events, {bt.positives:,} {caught}"
+    # Text columns (rule and action; policy) left, numbers right.
+    for name, texts, (header, rows, _) in zip(
+        (title, "combined"), (2, 1), bt.tables(), strict=True
+    ):
+        table = Table(title=name)
+        for i, column in enumerate(header):
+            table.add_column(column, justify="left" if i < texts else "right")
+        for row in rows:
+            table.add_row(*row)
+        out.print(table)

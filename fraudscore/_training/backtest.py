@@ -26,6 +26,9 @@ if TYPE_CHECKING:
 
 __all__ = ["Backtest", "backtest_rules"]
 
+#: A table as text: (header, rows of cells, whether each row is a shadow rule's).
+Cells = tuple[list[str], list[list[str]], list[bool]]
+
 
 @dataclass(frozen=True)
 class Backtest:
@@ -48,6 +51,45 @@ class Backtest:
     positives: int
     rules: pd.DataFrame
     combined: pd.DataFrame
+
+    def tables(self) -> tuple[Cells, Cells]:
+        """The per-rule and the combined tables as text cells (the CLI, the report and the
+        README show these): each a (header, rows, shadow flag per row)."""
+        caught = "takeovers" if self.kind == "login" else "frauds"
+        header = ["rule", "action", "hits", "hit rate", "precision", f"{caught} hit",
+                  "genuine hit", f"{caught} the model missed"]  # fmt: skip
+        records = self.rules.to_dict(orient="records")
+        rows = [
+            [
+                r["rule"] + (" (shadow)" if r["shadow"] else ""),
+                r["action"],
+                f"{r['hits']:,}",
+                f"{r['hit_rate']:.2%}",
+                "-" if not r["hits"] else f"{r['precision']:.3f}",
+                f"{r['caught']:,}",
+                f"{r['genuine']:,}",
+                f"{r['beyond_model']:,}",
+            ]
+            for r in records
+        ]
+        effect_header = ["policy", "flagged", "blocked", f"{caught} flagged",
+                         f"{caught} blocked", "recall", "precision", "genuine blocked"]  # fmt: skip
+        effect = [
+            [
+                e["policy"],
+                f"{e['flagged']:,}",
+                f"{e['blocked']:,}",
+                f"{e['caught']:,}",
+                f"{e['caught_blocked']:,}",
+                f"{e['recall']:.3f}",
+                f"{e['precision']:.3f}",
+                f"{e['genuine_blocked']:,}",
+            ]
+            for e in self.combined.to_dict(orient="records")
+        ]
+        return (header, rows, [bool(r["shadow"]) for r in records]), (
+            effect_header, effect, [False] * len(effect),
+        )  # fmt: skip
 
     def to_dict(self) -> dict[str, Any]:
         return {

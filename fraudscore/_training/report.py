@@ -98,44 +98,14 @@ def write_report(
 
 def rules_section(bt: Backtest) -> str:
     """The rules' backtest: one row per rule, then the model alone against model + rules."""
+    (header, rows, shadows), (effect_header, effect, _) = bt.tables()
     caught = "takeovers" if bt.kind == LOGIN.name else "frauds"
-    header = ["rule", "action", "hits", "hit rate", "precision", f"{caught} hit", "genuine hit",
-              f"{caught} the model missed"]  # fmt: skip
-    rows, classes = [], []
-    for r in bt.rules.to_dict(orient="records"):
-        rows.append(
-            [
-                r["rule"] + (" (shadow)" if r["shadow"] else ""),
-                r["action"],
-                f"{r['hits']:,}",
-                f"{r['hit_rate']:.3%}",
-                "-" if r["hits"] == 0 else f"{r['precision']:.3f}",
-                f"{r['caught']:,}",
-                f"{r['genuine']:,}",
-                f"{r['beyond_model']:,}",
-            ]
-        )
-        classes.append("" if not r["shadow"] else "muted")
-    effect_header = ["policy", "flagged", "blocked", f"{caught} flagged", f"{caught} blocked",
-                     "recall", "precision", "genuine blocked"]  # fmt: skip
-    effect = [
-        [
-            e["policy"],
-            f"{e['flagged']:,}",
-            f"{e['blocked']:,}",
-            f"{e['caught']:,}",
-            f"{e['caught_blocked']:,}",
-            f"{e['recall']:.3f}",
-            f"{e['precision']:.3f}",
-            f"{e['genuine_blocked']:,}",
-        ]
-        for e in bt.combined.to_dict(orient="records")
-    ]
     note = (
         f"<p class='note'>{bt.events:,} scored events from {bt.start} to {bt.end}, "
         f"{bt.positives:,} {caught}. Each rule is counted on its own; the combined rows apply "
         f"the rules in their file's order over the model's decisions.</p>"
     )
+    classes = ["muted" if shadow else "" for shadow in shadows]
     body = (
         note + _table(header, rows, classes) + "<h3>Combined</h3>" + _table(effect_header, effect)
     )
