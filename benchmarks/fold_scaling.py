@@ -17,7 +17,7 @@ process and its children (the Dask workers), sampled every 50 ms. ``in-memory`` 
 ``--in-memory-max`` million events (it needs about 1.3 KB per event).
 
 ``--check`` fails when the partitioned fold takes more than ``--max-time-ratio`` times the
-in-memory fold of the same size (target 1.3x, README).
+in-memory fold of the same size (target 1.3x, README); the Dask fold's ratio is reported.
 """
 
 from __future__ import annotations
@@ -175,6 +175,8 @@ def _rows(path: Path) -> int:
 
 
 def _check(results: list[dict[str, float]], max_ratio: float) -> None:
+    """Gate the partitioned fold's time on the in-memory fold's; report the Dask fold's (its
+    workers' start-up makes it the noisier at 1 M)."""
     by = {(r["size_m"], r["mode"]): r for r in results}
     failed = False
     for (size, mode), r in by.items():
@@ -182,11 +184,13 @@ def _check(results: list[dict[str, float]], max_ratio: float) -> None:
         if mode == "in-memory" or base is None:
             continue
         ratio = r["seconds"] / base["seconds"]
-        ok = ratio <= max_ratio
-        failed |= not ok
-        print(
-            f"{size} M {mode} / in-memory time: {ratio:.2f}x (gate {max_ratio}x) {'ok' if ok else 'FAILED'}"
-        )
+        if mode == "partitioned":
+            ok = ratio <= max_ratio
+            failed |= not ok
+            verdict = f"gate {max_ratio}x: {'ok' if ok else 'FAILED'}"
+        else:
+            verdict = "reported"
+        print(f"{size} M {mode} / in-memory time: {ratio:.2f}x ({verdict})")
     if failed:
         raise SystemExit(1)
 
