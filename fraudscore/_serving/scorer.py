@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import gc
 from collections import ChainMap, deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
@@ -24,7 +24,7 @@ from fraudscore._model.runtime import OnnxModel
 from fraudscore._online import FeatureSource, Key, open_source
 from fraudscore._serving.drift import DriftReport, DriftTracker
 from fraudscore._serving.reasons import MAX_REASONS, Reason, ReasonCatalogue, TemplateValues
-from fraudscore._serving.rules import RuleSet, load_rules
+from fraudscore._serving.rules import RuleSet, Verdict, load_rules
 from fraudscore._state import NP, PY
 
 if TYPE_CHECKING:
@@ -502,22 +502,36 @@ class Scorer:
         if not events:
             return np.zeros(0), [], [], []
         x, _, _, contrib, prob = self._batch(m, events, degrade=False)
+        rules = self._rules
+        verdicts: Iterable[Verdict | None] = ()
+        if rules is not None:
+            rows = zip(events, x.tolist(), prob.tolist(), strict=True)
+            verdicts = (rules.decide_event(e, row, p) for e, row, p in rows)
+        return (prob, *self._codes(m, rules, thr, contrib, prob, verdicts))
+
+    def _codes(
+        self,
+        m: _Active,
+        rules: RuleSet | None,
+        thr: Thresholds,
+        contrib: np.ndarray,
+        prob: np.ndarray,
+        verdicts: Iterable[Verdict | None],
+    ) -> tuple[list[str], list[list[str]], list[str | None]]:
+        """Decisions, top reason codes and deciding rules of scored events (the rules' verdicts
+        in event order; none without rules)."""
         labels = self.kind.decisions
         decisions = np.where(
             prob >= thr.block, labels[2], np.where(prob >= thr.review, labels[1], labels[0])
         ).tolist()
         codes = m.catalogue.top_codes(contrib, self.max_reasons)
-        fired: list[str | None] = [None] * len(events)
-        rules = self._rules
-        if rules is not None:
-            rows = zip(events, x.tolist(), prob.tolist(), strict=True)
-            for i, (event, row, score) in enumerate(rows):
-                verdict = rules.decide_event(event, row, score)
-                if verdict is not None and verdict.rule is not None:
-                    fired[i] = verdict.rule.name
-                    decisions[i] = rules.overrule(decisions[i], verdict.rule)
-                    codes[i] = [verdict.rule.reason, *codes[i]]
-        return prob, decisions, codes, fired
+        fired: list[str | None] = [None] * len(decisions)
+        for i, verdict in enumerate(verdicts):
+            if rules is not None and verdict is not None and verdict.rule is not None:
+                fired[i] = verdict.rule.name
+                decisions[i] = rules.overrule(decisions[i], verdict.rule)
+                codes[i] = [verdict.rule.reason, *codes[i]]
+        return decisions, codes, fired
 
     def _batch(
         self, m: _Active, events: Sequence[Any], degrade: bool
@@ -622,30 +636,21 @@ class Scorer:
             x[lo:hi] = self._features(part, arrays)[0]
         contrib = m.model.contributions(x.astype(np.float32))
         prob = _sigmoid_of_sums(contrib)
-        labels = kind.decisions
-        decisions = np.where(
-            prob >= thr.block, labels[2], np.where(prob >= thr.review, labels[1], labels[0])
-        ).tolist()
-        codes = m.catalogue.top_codes(contrib, self.max_reasons)
-        fired: list[str | None] = [None] * n
         rules = self._rules
+        verdicts: Iterable[Verdict | None] = ()
         if rules is not None:
-            names = [c for c in rules.variables if c in prepared.columns]
-            columns = {c: prepared[c].tolist() for c in names}
-            at = {f: i for i, f in enumerate(kind.features)}
-            rows = x.tolist()
-            scores = prob.tolist()
-            for i in range(n):
-                values = {c: v[i] for c, v in columns.items()}
-                for f, j in at.items():
-                    values.setdefault(f, rows[i][j])
-                values["score"] = scores[i]
-                verdict = rules.decide(values)
-                if verdict is not None and verdict.rule is not None:
-                    fired[i] = verdict.rule.name
-                    decisions[i] = rules.overrule(decisions[i], verdict.rule)
-                    codes[i] = [verdict.rule.reason, *codes[i]]
-        return prepared, prob, decisions, codes, fired
+            columns = {c: prepared[c].tolist() for c in rules.variables if c in prepared.columns}
+            features = [(f, j) for j, f in enumerate(kind.features) if f not in columns]
+            rows, scores = x.tolist(), prob.tolist()
+            verdicts = (
+                rules.decide(
+                    {c: v[i] for c, v in columns.items()}
+                    | {f: rows[i][j] for f, j in features}
+                    | {"score": scores[i]}
+                )
+                for i in range(n)
+            )
+        return (prepared, prob, *self._codes(m, rules, thr, contrib, prob, verdicts))
 
     def _read_cached(
         self, keys: Sequence[Sequence[Key]], cache: list[dict[Key, np.ndarray]]
