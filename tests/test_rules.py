@@ -566,3 +566,9 @@ def test_review_and_decline_rules_never_lower_the_models_decision_and_approve_ru
     strict.set_rules(rules_file(tmp_path, rule("allow", "approve", "amount >= 0.0")))
     assert strict.score(later[0]).decision == "approve"
     assert strict.score_codes(later[:40])[1] == ["approve"] * 40
+
+
+@pytest.mark.parametrize("kind", ["transaction", "login"])
+def test_the_readme_shows_each_starter_file_as_it_ships(kind: str) -> None:
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    assert starter_rules(kind).read_text() in readme
