@@ -99,7 +99,7 @@ def _node(tree: Any, types: Mapping[str, type]) -> tuple[Fast, type]:
         return (lambda v: not a(v)), bool
     if data == "member_dot" and len(kids) == 2:
         base, name = kids
-        if _ident(base) != "lists" or not isinstance(name, Token):
+        if _name_or_value(base) != ("name", "lists") or not isinstance(name, Token):
             raise _Unsupported
         key = f"lists.{name}"
         return (lambda v: v[key]), bool
@@ -126,15 +126,6 @@ def _name_or_value(tree: Any) -> tuple[str, Any] | None:
         except _Unsupported:
             return None
         return ("value", fn({}))
-    return None
-
-
-def _ident(tree: Any) -> str | None:
-    """The name of an identifier wrapped in ``member``/``primary`` levels."""
-    while getattr(tree, "data", None) in ("member", "primary") and len(tree.children) == 1:
-        tree = tree.children[0]
-    if getattr(tree, "data", None) == "ident":
-        return str(tree.children[0])
     return None
 
 

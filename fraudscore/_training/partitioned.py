@@ -291,13 +291,10 @@ def _fold(kind: str, out: str, group: int, partition: int) -> None:
 
     spec = kind_spec(kind)
     base = Path(out)
-    src = base / "split" / f"g{group}" / f"p{partition:05d}"
-    if not src.exists():
+    done = _fold_partition(spec, base, group, partition)
+    if done is None:
         return
-    events = _gather_split(spec, src)
-    _, views = view_groups(spec)[group]
-    folded = fold_views(spec, events, views)
-    _write_history(base, folded, group, partition)
+    events, folded = done
     reads: dict[str, Any] = {_ROW: events[_ROW].to_numpy()}
     for name, values in folded.reads.items():
         for i, value in enumerate(values):
@@ -309,7 +306,6 @@ def _fold(kind: str, out: str, group: int, partition: int) -> None:
     home = events[_HOME].to_numpy()
     for h in np.unique(home):
         _write(frame[home == h], base / "reads" / f"h{h:05d}" / f"g{group}-{partition:05d}.parquet")
-    shutil.rmtree(src)
 
 
 def _fold_home(kind: str, out: str, partition: int) -> None:
@@ -319,13 +315,10 @@ def _fold_home(kind: str, out: str, partition: int) -> None:
 
     spec = kind_spec(kind)
     base = Path(out)
-    src = base / "split" / "g0" / f"p{partition:05d}"
-    if not src.exists():
+    done = _fold_partition(spec, base, 0, partition)
+    if done is None:
         return
-    events = _gather_split(spec, src)
-    _, views = view_groups(spec)[0]
-    folded = fold_views(spec, events, views)
-    _write_history(base, folded, 0, partition)
+    events, folded = done
     reads_dir = base / "reads" / f"h{partition:05d}"
     parts = [pd.read_parquet(f) for f in sorted(reads_dir.iterdir())] if reads_dir.exists() else []
     rows = events[_ROW].to_numpy()
@@ -340,14 +333,25 @@ def _fold_home(kind: str, out: str, partition: int) -> None:
             columns[column] = _gather(parts, rows, by_row, [column])[:, 0]
     frame = features_frame(spec, events, FoldedViews(columns, reads, {}))
     _write(frame, base / "features" / f"part-{partition:05d}.parquet")
-    shutil.rmtree(src)
     if reads_dir.exists():
         shutil.rmtree(reads_dir)
 
 
-def _write_history(base: Path, folded: FoldedViews, group: int, partition: int) -> None:
+def _fold_partition(
+    kind: EventKind, base: Path, group: int, partition: int
+) -> tuple[pd.DataFrame, FoldedViews] | None:
+    """Fold one group's views over one partition's rows (None: the partition is empty); write
+    their state history and drop the partition's split files."""
+    src = base / "split" / f"g{group}" / f"p{partition:05d}"
+    if not src.exists():
+        return None
+    events = _gather_split(kind, src)
+    _, views = view_groups(kind)[group]
+    folded = fold_views(kind, events, views)
     for name, hist in folded.history.items():
         _write(hist, base / "history" / name / f"part-{group}-{partition:05d}.parquet")
+    shutil.rmtree(src)
+    return events, folded
 
 
 def _names(parts: Iterable[pd.DataFrame]) -> list[str]:
