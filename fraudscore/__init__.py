@@ -12,6 +12,7 @@ from fraudscore._columns import Columns
 from fraudscore._errors import (
     BadRowsError,
     BundleError,
+    ConfigError,
     EventValidationError,
     FeatureStoreError,
     FraudscoreError,
@@ -53,6 +54,7 @@ __all__ = [
     "Bundle",
     "BundleError",
     "Columns",
+    "ConfigError",
     "DriftReport",
     "Evaluation",
     "EventValidationError",

@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from fraudscore._errors import EventValidationError
+from fraudscore._errors import ConfigError, EventValidationError
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -65,13 +65,13 @@ class Columns:
         try:
             ZoneInfo(self.timezone)
         except (ZoneInfoNotFoundError, ValueError, TypeError):
-            raise EventValidationError(
+            raise ConfigError(
                 "timezone", self.timezone, "an IANA timezone name like 'UTC' or 'Europe/Paris'"
             ) from None
         targets = list(self.rename.values())
         twice = sorted({t for t in targets if targets.count(t) > 1})
         if twice:
-            raise EventValidationError(
+            raise ConfigError(
                 "columns", dict(self.rename), f"each canonical name once (twice: {twice})"
             )
 
@@ -84,7 +84,7 @@ class Columns:
         for part in filter(None, (p.strip() for p in spec.split(","))):
             source, sep, target = part.partition("=")
             if not sep or not source.strip() or not target.strip():
-                raise EventValidationError(
+                raise ConfigError(
                     "columns",
                     spec,
                     f"a preset ({', '.join(PRESETS)}) or SOURCE=canonical pairs separated by "

@@ -5,6 +5,7 @@ Hierarchy::
     FraudscoreError
     ├── EventValidationError   a field of an event or a training frame is wrong
     │   └── BadRowsError       rows of a training frame are wrong, listed by reason
+    ├── ConfigError            an option or setting is wrong (named option, value, expected)
     ├── BundleError            a model bundle is missing, tampered, or of another schema
     ├── FeatureStoreError      the Feast repo or online store failed or is not supported
     ├── ModelError             onnxruntime failed to load or run the graph
@@ -22,6 +23,7 @@ from typing import Any
 __all__ = [
     "BadRowsError",
     "BundleError",
+    "ConfigError",
     "EventValidationError",
     "FeatureStoreError",
     "FraudscoreError",
@@ -46,6 +48,19 @@ class EventValidationError(FraudscoreError, ValueError):
         self.value = value
         self.expected = expected
         super().__init__(f"{where} field {field!r}: got {_short(value)}, expected {expected}")
+
+
+class ConfigError(FraudscoreError, ValueError):
+    """An option or setting (of a scorer, a source, a command) is invalid; not an event's fault.
+
+    The message names the option, what arrived and what was expected.
+    """
+
+    def __init__(self, option: str, value: Any, expected: str) -> None:
+        self.option = option
+        self.value = value
+        self.expected = expected
+        super().__init__(f"option {option!r}: got {_short(value)}, expected {expected}")
 
 
 class BadRowsError(EventValidationError):

@@ -14,11 +14,17 @@ from typing import Any
 
 from fraudscore._errors import EventValidationError
 
-__all__ = ["CHANNELS", "CNP_CHANNELS", "Label", "Login", "Transaction"]
+__all__ = ["CHANNELS", "CNP_CHANNELS", "MAX_AMOUNT", "Label", "Login", "Transaction"]
 
 #: Accepted values of ``Transaction.channel``; ``online`` and ``moto`` are card-not-present.
 CHANNELS = frozenset({"pos", "online", "atm", "moto"})
 CNP_CHANNELS = frozenset({"online", "moto"})
+
+#: The largest amount accepted, in currency units: far above any real payment in any currency,
+#: and far inside what the model computes in (float32), squares and sums of a card's history
+#: included.
+MAX_AMOUNT = 1e15
+_AMOUNT = f"a finite number from 0 to {MAX_AMOUNT:g}"
 
 _ZERO = timedelta(0)
 #: ASNs are 32-bit.
@@ -94,8 +100,8 @@ def check_ip(name: str, value: Any) -> None:
 class Transaction:
     """A card transaction to score or record.
 
-    ``amount`` is in the card's currency units and must be finite and >= 0 (a $0
-    authorisation verifies a card). ``timestamp`` must be
+    ``amount`` is in the card's currency units, from 0 (a $0 authorisation verifies a card) to
+    ``MAX_AMOUNT`` (1e15). ``timestamp`` must be
     timezone-aware UTC. The optional fields add features where the model uses them.
     """
 
@@ -116,8 +122,8 @@ class Transaction:
         check_id("customer_id", self.customer_id)
         check_id("terminal_id", self.terminal_id)
         amount = self.amount
-        if not (is_finite_number(amount) and amount >= 0):
-            raise EventValidationError("amount", amount, "a finite number >= 0")
+        if not (is_finite_number(amount) and 0 <= amount <= MAX_AMOUNT):
+            raise EventValidationError("amount", amount, _AMOUNT)
         if self.currency is not None:
             check_upper_code("currency", self.currency, 3, "an ISO-4217 code")
         if self.channel is not None and (

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 
 from fraudscore._errors import BadRowsError, EventValidationError
-from fraudscore._events import CHANNELS
+from fraudscore._events import CHANNELS, MAX_AMOUNT
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -160,7 +160,11 @@ def prepare_transactions(
     ids = ("transaction_id", "customer_id", "terminal_id")
     ts = _common(rows, ids)
     amount = pd.to_numeric(df["amount"], errors="coerce").to_numpy(dtype=np.float64)
-    rows.check("amount", ~(np.isfinite(amount) & (amount >= 0)), "a finite number >= 0")
+    rows.check(
+        "amount",
+        ~(np.isfinite(amount) & (amount >= 0) & (amount <= MAX_AMOUNT)),
+        f"a finite number from 0 to {MAX_AMOUNT:g}",
+    )
     optional = {c: df[c].astype(object).where(df[c].notna(), None) for c in _OPTIONAL if c in df}
     if "channel" in optional:
         ok = optional["channel"].map(lambda v: v is None or v in CHANNELS).to_numpy(dtype=bool)

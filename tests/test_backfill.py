@@ -21,6 +21,7 @@ def canonical(offline: OfflineFeatures, n: int) -> pd.DataFrame:
     return frame.loc[frame["timestamp"] >= CUTOFF, cols].head(n).reset_index(drop=True)
 
 
+@pytest.mark.kernel
 def test_backfill_equals_score_many_and_writes_nothing(
     scorer: Scorer, offline: OfflineFeatures, repo: Path, tmp_path: Path
 ) -> None:
@@ -61,6 +62,7 @@ def test_backfill_from_the_cli(
     assert len(pd.read_parquet(out)) == 300
 
 
+@pytest.mark.kernel
 def test_backfill_of_logins_equals_score_many(
     login_bundle_dir: Path, login_repo: Path, login_offline: OfflineFeatures, tmp_path: Path
 ) -> None:
@@ -86,6 +88,7 @@ def test_backfill_of_logins_equals_score_many(
     assert out["decision"].tolist() == [r.decision for r in expected]
 
 
+@pytest.mark.kernel
 def test_backfill_applies_the_rules_and_names_them(
     scorer: Scorer, offline: OfflineFeatures, tmp_path: Path
 ) -> None:
@@ -119,6 +122,7 @@ def test_backfill_refuses_a_bad_row_naming_it(
         backfill(scorer, data, tmp_path / "out.parquet")
 
 
+@pytest.mark.kernel
 def test_backfill_past_the_state_cache_cap_gives_the_same_scores(
     scorer: Scorer, offline: OfflineFeatures, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

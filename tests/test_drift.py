@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from fraudscore import (
-    EventValidationError,
+    ConfigError,
     OfflineFeatures,
     Scorer,
     TransactionSimConfig,
@@ -108,5 +108,5 @@ def test_live_tracking_equals_the_offline_report(
     for name, value in offline_report.features.items():
         assert live.features[name] == pytest.approx(value, abs=1e-9), name
     assert live.score == pytest.approx(offline_report.score, abs=1e-9)
-    with pytest.raises(EventValidationError, match="track_drift"):
+    with pytest.raises(ConfigError, match="option 'track_drift'"):
         Scorer.open(bundle_dir, repo).drift_report()

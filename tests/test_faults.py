@@ -14,7 +14,13 @@ from pathlib import Path
 
 import pytest
 
-from fraudscore import EventValidationError, FeatureStoreError, Scorer, Transaction
+from fraudscore import (
+    ConfigError,
+    EventValidationError,
+    FeatureStoreError,
+    Scorer,
+    Transaction,
+)
 from fraudscore._kinds import TRANSACTION
 from fraudscore._serving.scorer import STORE_UNAVAILABLE
 from fraudscore._training.offline import OfflineFeatures
@@ -207,8 +213,14 @@ def test_sqlite_broken_store(repo: Path, bundle_dir: Path, offline: OfflineFeatu
 
 
 def test_failure_policy_is_validated(bundle_dir: Path, repo: Path) -> None:
-    """An unknown policy or a bad timeout is refused, naming the option."""
-    with pytest.raises(EventValidationError, match="on_store_error"):
+    """An unknown policy or a bad timeout is refused as an option error (not an event's),
+    naming the option."""
+    with pytest.raises(ConfigError, match="option 'on_store_error'"):
         Scorer.open(bundle_dir, repo, on_store_error="retry")
-    with pytest.raises(EventValidationError, match="timeout"):
+    with pytest.raises(ConfigError, match="option 'timeout'"):
         Scorer.open(bundle_dir, repo, timeout=0)
+    with pytest.raises(ConfigError, match="option 'shadow_log_size'"):
+        Scorer.open(bundle_dir, repo, shadow_log_size=-1)
+    with pytest.raises(ConfigError) as nan:
+        Scorer.open(bundle_dir, repo, timeout=float("nan"))
+    assert not isinstance(nan.value, EventValidationError) and nan.value.option == "timeout"

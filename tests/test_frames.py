@@ -35,8 +35,10 @@ def test_label_time_defaults_to_timestamp_plus_delay(df: pd.DataFrame) -> None:
 @pytest.mark.parametrize(
     ("column", "value", "match"),
     [
-        ("amount", -1.0, "finite number >= 0"),
-        ("amount", np.inf, "finite number >= 0"),
+        ("amount", -1.0, "finite number from 0 to 1e\\+15"),
+        ("amount", np.inf, "finite number from 0 to 1e\\+15"),
+        ("amount", 1.000001e15, "finite number from 0 to 1e\\+15"),
+        ("amount", 3.4028235677973366e38, "finite number from 0 to 1e\\+15"),
         ("customer_id", "", "non-empty string"),
         ("is_fraud", 2, "0/1"),
         ("transaction_id", "a", "unique"),
@@ -70,11 +72,11 @@ def test_every_bad_row_is_listed_by_reason(df: pd.DataFrame) -> None:
         prepare_transactions(frame)
     problems = info.value.problems
     assert {k: v[0] for k, v in problems.items()} == {
-        "amount: a finite number >= 0": 3,
+        "amount: a finite number from 0 to 1e+15": 3,
         "is_fraud: 0/1 or a bool": 1,
         "transaction_id: unique ids": 1,
     }
-    assert [row for row, _ in problems["amount: a finite number >= 0"][1]] == [1, 3, 5]
+    assert [row for row, _ in problems["amount: a finite number from 0 to 1e+15"][1]] == [1, 3, 5]
     assert info.value.total == 5 and "3 row(s)" in str(info.value)
 
 
@@ -88,7 +90,7 @@ def test_bad_rows_can_be_dropped_and_counted(df: pd.DataFrame) -> None:
     assert sorted(out["transaction_id"]) == ["t0", "t1", "t3", "t5"]
     assert out.attrs["dropped_rows"] == {
         "customer_id: a non-empty string id of valid Unicode": 1,
-        "amount: a finite number >= 0": 1,
+        "amount: a finite number from 0 to 1e+15": 1,
     }
 
 

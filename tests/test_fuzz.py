@@ -36,6 +36,7 @@ NASTY = st.sampled_from(
         "\x00", "a\x00b", "'; DROP TABLE customer_state; --", '"', "\\", "*", "?", "[a-z]",
         "{slot}", "\r\nSET k v\r\n", "\ud800", "x" * 100_000, "", " ", "ÄÖ", "Ⅻ", "١٢",
         float("nan"), float("inf"), -float("inf"), 10**400, -(10**400), 2**63, -1, 0, True,
+        3.4028235677973366e38, 1.7976931348623157e308, 1e15, 1e16, 5e-324, -0.0,
         b"bytes", bytearray(b"x"), {"a": 1}, ["online"], {"online"}, object(),
         datetime(1, 1, 1, tzinfo=UTC), datetime(9999, 12, 31, 23, 59, tzinfo=UTC),
         datetime(2018, 5, 8), datetime(2018, 5, 8, tzinfo=timezone(timedelta(hours=5))),

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from fraudscore import OfflineFeatures, Scorer
 from fraudscore._kinds import LOGIN, TRANSACTION
@@ -36,6 +37,7 @@ def late_and_on_time(frame: pd.DataFrame, cutoff: pd.Timestamp, kind: object) ->
     return to_events(before.head(150), kind), to_events(after.head(150), kind)
 
 
+@pytest.mark.kernel
 def test_late_transactions_are_flagged_and_read_as_just_now(
     bundle_dir: Path, repo: Path, offline: OfflineFeatures
 ) -> None:
@@ -59,6 +61,7 @@ def test_late_transactions_are_flagged_and_read_as_just_now(
     assert not any(r.late_event for r in scorer.score_many(on_time[:1]))
 
 
+@pytest.mark.kernel
 def test_late_logins_are_flagged(
     login_bundle_dir: Path, login_repo: Path, login_offline: OfflineFeatures
 ) -> None:

@@ -179,6 +179,7 @@ def test_skew_login_replay_equals_offline_frame(
     assert (expected[:, FEATURES.index("ip_users_1d")] > 1).any()
 
 
+@pytest.mark.kernel
 def test_login_scorer_results(
     login_bundle_dir: Path, login_repo: Path, login_offline: OfflineFeatures
 ) -> None:

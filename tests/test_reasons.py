@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from fraudscore import BundleError
@@ -25,14 +26,15 @@ def cat() -> ReasonCatalogue:
 def test_codes_sum_their_features_and_only_positive_sums_count(cat: ReasonCatalogue) -> None:
     """B_CODE sums a and b; a code whose features cancel out, or are negative, is no reason."""
     contrib = [1.0, -1.0, 0.5, -0.2, 9.0]  # last = bias, never a reason
-    sums = (cat.matrix.T @ contrib).tolist()
+    sums = cat.code_sums(contrib)
+    assert sums == cat.code_sums_many(np.array([contrib])).tolist()[0]
     top = cat.top(sums, 3)
     assert [cat.codes[i] for i, _ in top] == ["A_CODE"]
 
 
 def test_ties_break_by_code_name(cat: ReasonCatalogue) -> None:
     """Equal contributions are ordered by code, so the output is deterministic."""
-    sums = (cat.matrix.T @ [0.3, 0.0, 0.3, 0.3, 0.0]).tolist()
+    sums = cat.code_sums([0.3, 0.0, 0.3, 0.3, 0.0])
     assert [cat.codes[i] for i, _ in cat.top(sums, 3)] == ["A_CODE", "B_CODE", "C_CODE"]
     assert [cat.codes[i] for i, _ in cat.top(sums, 2)] == ["A_CODE", "B_CODE"]
 

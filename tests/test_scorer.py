@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 
 from fraudscore import (
+    ConfigError,
     EventValidationError,
     Label,
     Scorer,
@@ -95,10 +96,13 @@ def test_thresholds_and_reason_count_can_be_overridden(
     assert scorer.score(tx, thresholds=Thresholds(review=1.0, block=1.0)).decision == "approve"
     assert scorer.score(tx, max_reasons=0).reasons == ()
     assert len(scorer.score(tx, max_reasons=4).reasons) <= 4
-    with pytest.raises(EventValidationError, match="max_reasons"):
+    with pytest.raises(ConfigError, match="option 'max_reasons'"):
         scorer.score(tx, max_reasons=5)
-    with pytest.raises(EventValidationError, match="block"):
+    with pytest.raises(ConfigError, match="option 'thresholds.block'"):
         Thresholds(review=0.9, block=0.5)
+    for bad in (True, float("nan"), 1.5, "0.5"):
+        with pytest.raises(ConfigError, match="option 'thresholds.review'"):
+            Thresholds(review=bad, block=1.0)  # type: ignore[arg-type]
 
 
 def assert_same_results(batch: list[ScoreResult], single: list[ScoreResult]) -> None:
@@ -113,6 +117,7 @@ def assert_same_results(batch: list[ScoreResult], single: list[ScoreResult]) -> 
         assert [(r.code, r.text) for r in b.reasons] == [(r.code, r.text) for r in s.reasons]
 
 
+@pytest.mark.kernel
 @pytest.mark.parametrize("size", [1, 31, 32, 205, 9000])
 def test_score_many_equals_score(scorer: Scorer, offline: OfflineFeatures, size: int) -> None:
     """Batch results equal scoring each event alone, duplicates included, on both sides of the

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -73,6 +74,7 @@ def test_a_failing_swap_leaves_the_current_model_serving(
     assert scorer.score(event) == before
 
 
+@pytest.mark.kernel
 def test_swaps_under_concurrent_scoring_fail_no_call(
     scorer: Scorer, bundle_dir: Path, challenger: Path, offline: OfflineFeatures, repo: Path
 ) -> None:
@@ -200,3 +202,73 @@ def test_shadow_report_compares_the_two_on_labelled_live_events(
     )
     assert result.exit_code == 0, result.output
     assert "id='disagreements'" in out.read_text()
+
+
+@pytest.mark.kernel
+def test_a_call_reads_one_rule_set_and_one_list_version(
+    scorer: Scorer, offline: OfflineFeatures, tmp_path: Path
+) -> None:
+    """While one thread swaps rule sets and another reloads a list, every ``score_many`` batch
+    (on floats and on arrays) and every backfill chunk is decided by one rule set and one
+    version of the list, whole."""
+    import pandas as pd
+
+    from fraudscore import load_rules
+
+    events = events_after_cutoff(offline, 40)
+    cards = tmp_path / "cards.txt"
+    every = "\n".join(sorted({e.customer_id for e in events}))
+    cards.write_text(every)
+
+    def rules(name: str, action: str) -> Path:
+        path = tmp_path / f"{name}.toml"
+        path.write_text(
+            'kind = "transaction"\n[lists.cards]\nfile = "cards.txt"\nmatch = "customer_id"\n'
+            f'[[rules]]\nname = "{name}_listed"\naction = "{action}"\nwhen = "lists.cards"\n'
+            'reason = "LISTED"\n'
+            f'[[rules]]\nname = "{name}_rest"\naction = "review"\nwhen = "score >= 0.0"\n'
+            'reason = "REST"\n'
+        )
+        return path
+
+    sets = [load_rules(rules("one", "decline")), load_rules(rules("two", "approve"))]
+    frame = pd.DataFrame([_fields(e) for e in events])
+    stop = threading.Event()
+    errors: list[BaseException] = []
+    seen: list[set[str | None]] = []
+
+    def score() -> None:
+        try:
+            while not stop.is_set():
+                for batch in (scorer.score_many(events[:10]), scorer.score_many(events)):
+                    seen.append({r.rule for r in batch})
+                seen.append(set(scorer.frame_codes(frame)[4]))
+        except BaseException as exc:
+            errors.append(exc)
+
+    scorer.set_rules(sets[0])
+    threads = [threading.Thread(target=score) for _ in range(3)]
+    for t in threads:
+        t.start()
+    outcomes = {"one_listed", "one_rest", "two_listed", "two_rest"}
+    deadline = time.monotonic() + 60
+    i = 0
+    while i < 60 or (not outcomes <= {r for s in seen for r in s} and time.monotonic() < deadline):
+        scorer.set_rules(sets[i % 2])
+        for rule_set in sets:  # both sets read the one file: flip it between all and none
+            cards.write_text(every if i % 3 else "")
+            rule_set.reload_lists()
+        time.sleep(0.002)
+        i += 1
+    stop.set()
+    for t in threads:
+        t.join()
+    assert not errors
+    assert all(len(rules_of_call) == 1 for rules_of_call in seen), [s for s in seen if len(s) > 1]
+    assert {r for s in seen for r in s} == outcomes  # every rule set and list version served
+
+
+def _fields(event: object) -> dict[str, object]:
+    from dataclasses import fields
+
+    return {f.name: getattr(event, f.name) for f in fields(event)}  # type: ignore[arg-type]

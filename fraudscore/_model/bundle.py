@@ -50,15 +50,15 @@ class Thresholds:
     block: float
 
     def __post_init__(self) -> None:
-        from fraudscore._errors import EventValidationError
+        from fraudscore._errors import ConfigError
 
         for name in ("review", "block"):
             v = getattr(self, name)
-            if not isinstance(v, int | float) or not 0.0 <= v <= 1.0:
-                raise EventValidationError(name, v, "a probability in [0, 1]", where="thresholds")
+            if isinstance(v, bool) or not isinstance(v, int | float) or not 0.0 <= v <= 1.0:
+                raise ConfigError(f"thresholds.{name}", v, "a probability in [0, 1]")
         if self.block < self.review:
-            raise EventValidationError(
-                "block", self.block, f"a value >= review ({self.review})", where="thresholds"
+            raise ConfigError(
+                "thresholds.block", self.block, f"a value >= review ({self.review})"
             )
 
 

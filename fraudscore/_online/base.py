@@ -9,7 +9,7 @@ import struct
 from collections.abc import Callable, Sequence
 from typing import Protocol
 
-from fraudscore._errors import EventValidationError
+from fraudscore._errors import ConfigError
 from fraudscore._state import Array, StateView
 
 __all__ = [
@@ -135,7 +135,5 @@ def read_states(
 def check_timeout(timeout: float) -> float:
     """A store timeout in seconds: a finite number > 0."""
     if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not 0 < timeout < 1e6:
-        raise EventValidationError(
-            "timeout", timeout, "a number of seconds > 0 and < 1e6", where="option"
-        )
+        raise ConfigError("timeout", timeout, "a number of seconds > 0 and < 1e6")
     return float(timeout)

@@ -3,6 +3,11 @@
 A code's contribution is the sum of its features' contributions (so features that pull in
 opposite directions cancel). Only codes with a positive sum are reasons. Ties break by code
 name, so the order is deterministic. There is no catch-all "other" code.
+
+The sums are float64, each code's features added in feature order, one addition at a time: a
+Python loop for one row, the same additions on whole columns for many. A row's sums are then
+the same bits alone or in any batch, on any CPU (a matrix product would hand one row to BLAS's
+gemv and a batch to its gemm, whose summation order depends on the kernel).
 """
 
 from __future__ import annotations
@@ -83,15 +88,29 @@ class ReasonCatalogue:
                 f"reason catalogue does not cover the features exactly (uncovered: {missing}, "
                 f"unknown: {unknown})",
             )
-        # contributions[F+1] @ matrix[F+1, C] = per-code sums (the bias row stays zero).
-        self.matrix = np.zeros((len(features) + 1, len(self.codes)), dtype=np.float32)
-        for i, f in enumerate(features):
-            self.matrix[i, self.codes.index(owner[f])] = 1.0
+        #: The code of each feature, by index (the bias, last in a contributions row, has none).
+        self.owners = tuple(self.codes.index(owner[f]) for f in features)
         self._templates = [
             (codes[c]["template"], _fields(codes[c]["template"]), codes[c].get("fallback", ""))
             for c in self.codes
         ]
         self.features = tuple(features)
+
+    def code_sums(self, contributions: Sequence[float]) -> list[float]:
+        """Per-code sums of one row of contributions ``(F+1,)``, in float64."""
+        sums = [0.0] * len(self.codes)
+        for code, c in zip(self.owners, contributions, strict=False):
+            sums[code] += c
+        return sums
+
+    def code_sums_many(self, contributions: np.ndarray) -> np.ndarray:
+        """Per-code sums ``(N, C)`` of contributions ``(N, F+1)``: ``code_sums`` of each row,
+        bit for bit."""
+        columns = contributions.astype(np.float64).T
+        sums = np.zeros((len(self.codes), len(contributions)))
+        for code, column in zip(self.owners, columns, strict=False):
+            sums[code] += column
+        return sums.T
 
     def top(self, code_sums: Sequence[float], k: int) -> list[tuple[int, float]]:
         """Indices and sums of the ``k`` codes with the largest positive sums."""
@@ -101,7 +120,7 @@ class ReasonCatalogue:
 
     def top_codes(self, contributions: np.ndarray, k: int) -> list[list[str]]:
         """The top ``k`` codes of each row of ``contributions (N, F+1)``, as ``score`` picks."""
-        sums = contributions.astype(np.float32) @ self.matrix
+        sums = self.code_sums_many(contributions)
         # A stable sort of the negated sums: largest first, ties by code, as ``top`` orders.
         order = np.argsort(-sums, axis=1, kind="stable")[:, :k]
         positive = np.take_along_axis(sums, order, axis=1) > 0.0

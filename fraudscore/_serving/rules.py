@@ -226,6 +226,12 @@ class RuleSet:
         self._lists = fresh  # one assignment: a verdict reads the whole dict once
         return {name: m.size for name, m in fresh.items()}
 
+    @property
+    def lists(self) -> Mapping[str, Matcher]:
+        """The lists in service now. A caller deciding many events passes this one snapshot to
+        each verdict, so that a reload meanwhile never splits a call between two versions."""
+        return self._lists
+
     # -- deciding ------------------------------------------------------------------------------
 
     def values_of(self, event: Any, features: Sequence[float], score: float) -> dict[str, Any]:
@@ -236,7 +242,13 @@ class RuleSet:
         values["score"] = score
         return values
 
-    def decide_event(self, event: Any, features: Sequence[float], score: float) -> Verdict | None:
+    def decide_event(
+        self,
+        event: Any,
+        features: Sequence[float],
+        score: float,
+        lists: Mapping[str, Matcher] | None = None,
+    ) -> Verdict | None:
         """:meth:`decide` on one scored event (the online path: the values it has, directly)."""
         present: dict[str, Any] = {}
         for n in self._event_fields:
@@ -249,12 +261,15 @@ class RuleSet:
                 present[n] = v
         present["score"] = score
         if self._list_refs:
-            self._look_up(present, present)
+            self._look_up(present, present, lists)
         return self._decide(present, present)
 
-    def decide(self, values: Mapping[str, Any]) -> Verdict | None:
-        """The rules' verdict on one event's ``values`` (None when no rule matched)."""
-        return self._decide(self._present(values), values)
+    def decide(
+        self, values: Mapping[str, Any], lists: Mapping[str, Matcher] | None = None
+    ) -> Verdict | None:
+        """The rules' verdict on one event's ``values`` (None when no rule matched), against
+        ``lists`` (a snapshot of :attr:`lists`; default, those in service now)."""
+        return self._decide(self._present(values, lists), values)
 
     def _decide(self, present: dict[str, Any], values: Mapping[str, Any]) -> Verdict | None:
         engine: list[Any] = []
@@ -315,7 +330,9 @@ class RuleSet:
             return live[0].rule
         return max(live, key=lambda c: c.severity).rule  # the first of the most severe
 
-    def _present(self, values: Mapping[str, Any]) -> dict[str, Any]:
+    def _present(
+        self, values: Mapping[str, Any], lists: Mapping[str, Matcher] | None = None
+    ) -> dict[str, Any]:
         """The values the rules read that the event has (not None, not NaN), and
         ``lists.<name>`` for each list whose fields it has."""
         present: dict[str, Any] = {}
@@ -324,12 +341,18 @@ class RuleSet:
             if v is not None and v == v:
                 present[n] = v
         if self._list_refs:
-            self._look_up(values, present)
+            self._look_up(values, present, lists)
         return present
 
-    def _look_up(self, values: Mapping[str, Any], present: dict[str, Any]) -> None:
+    def _look_up(
+        self,
+        values: Mapping[str, Any],
+        present: dict[str, Any],
+        lists: Mapping[str, Matcher] | None,
+    ) -> None:
         """``lists.<name>`` into ``present`` for each list whose fields ``values`` has."""
-        matchers = self._lists  # read once: a reload mid-event does not mix two versions
+        # Read once: a reload mid-event does not mix two versions.
+        matchers = self._lists if lists is None else lists
         for name, fields in self._list_refs:
             if len(fields) == 1:
                 v = values.get(fields[0])

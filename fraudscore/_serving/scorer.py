@@ -7,6 +7,7 @@ reason matrix) is decided in ``__init__``; ``score`` only does the per-event wor
 from __future__ import annotations
 
 import gc
+import threading
 from collections import ChainMap, deque
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -16,13 +17,20 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from fraudscore._errors import BundleError, EventValidationError, FeatureStoreError, RulesError
+from fraudscore._errors import (
+    BundleError,
+    ConfigError,
+    EventValidationError,
+    FeatureStoreError,
+    RulesError,
+)
 from fraudscore._events import Label
 from fraudscore._kinds import EventKind, kind_spec
 from fraudscore._model.bundle import Bundle, Thresholds, load_bundle, signing_key
-from fraudscore._model.runtime import OnnxModel
+from fraudscore._model.runtime import OnnxModel, scores_of
 from fraudscore._online import FeatureSource, Key, open_source
 from fraudscore._serving.drift import DriftReport, DriftTracker
+from fraudscore._serving.lists import Matcher
 from fraudscore._serving.reasons import MAX_REASONS, Reason, ReasonCatalogue, TemplateValues
 from fraudscore._serving.rules import RuleSet, Verdict, load_rules
 from fraudscore._state import NP, PY
@@ -106,7 +114,9 @@ class ScoreResult:
 
 @dataclass(frozen=True, slots=True)
 class _Active:
-    """Everything that changes with the model in service, swapped as one object."""
+    """Everything a call reads that can change while the scorer serves: the model, its
+    thresholds, the challenger and the rules, swapped as one object. A call reads it once
+    (and the rules' lists once), so it is decided by one snapshot whatever changes meanwhile."""
 
     bundle: Bundle
     model: OnnxModel
@@ -117,6 +127,12 @@ class _Active:
     shadow: _Active | None = None
     #: Live feature and score counts against this model's reference, or None (not tracked).
     drift: DriftTracker | None = None
+    #: The rules over the model, or None.
+    rules: RuleSet | None = None
+
+    def lists(self) -> Mapping[str, Matcher] | None:
+        """The rules' lists now: read once per call, passed to every verdict of the call."""
+        return None if self.rules is None else self.rules.lists
 
 
 class Scorer:
@@ -141,28 +157,24 @@ class Scorer:
         rules file) run over every scored event, after the model (:meth:`set_rules`).
         """
         if on_store_error not in _POLICIES:
-            raise EventValidationError(
-                "on_store_error", on_store_error, f"one of {list(_POLICIES)}", where="option"
-            )
+            raise ConfigError("on_store_error", on_store_error, f"one of {list(_POLICIES)}")
         self.degrade = on_store_error == "degrade"
         self.kind: EventKind = kind_spec(bundle.kind, where=bundle.path)
         if tuple(source.views) != self.kind.views:
-            raise EventValidationError(
+            raise ConfigError(
                 "source",
                 [v.name for v in source.views],
-                f"views {[v.name for v in self.kind.views]}",
-                where="scorer",
+                f"a source of the views {[v.name for v in self.kind.views]}",
             )
         self.source = source
         self.max_reasons = _check_max_reasons(max_reasons)
         self._track_drift = bool(track_drift)
+        #: Held by the writers of ``_active`` (swap, rules, challenger), never by a call.
+        self._writing = threading.Lock()
         self._active = self._model_of(bundle, thresholds)
-        self._rules: RuleSet | None = None
         self.set_rules(rules)
         if type(shadow_log_size) is not int or shadow_log_size < 0:
-            raise EventValidationError(
-                "shadow_log_size", shadow_log_size, "a non-negative int", where="option"
-            )
+            raise ConfigError("shadow_log_size", shadow_log_size, "a non-negative int")
         self._shadow_log: deque[ShadowRecord] = deque(maxlen=shadow_log_size)
         self._views = self.kind.views
         self._names = [v.name for v in self._views]
@@ -175,7 +187,8 @@ class Scorer:
         # event then runs warm code, statements and caches instead of paying for them.
         warm = self.kind.sample()
         for _ in range(_WARM_UP):
-            self._score(replace(self._active, drift=None), warm, self.thresholds, MAX_REASONS)
+            m = replace(self._active, drift=None)
+            self._score(m, m.lists(), warm, self.thresholds, MAX_REASONS)
 
     @classmethod
     def open(
@@ -254,11 +267,13 @@ class Scorer:
         that was replaced, for a rollback.
         """
         loaded = _loaded(bundle, key, require_signature)
-        new = replace(self._model_of(loaded, thresholds), shadow=self._active.shadow)
+        new = self._model_of(loaded, thresholds)
         warm = self.kind.sample()
         for _ in range(_WARM_UP):
-            self._score(replace(new, drift=None, shadow=None), warm, new.thresholds, MAX_REASONS)
-        old, self._active = self._active, new
+            self._score(replace(new, drift=None), None, warm, new.thresholds, MAX_REASONS)
+        with self._writing:
+            old = self._active
+            self._active = replace(new, shadow=old.shadow, rules=old.rules)
         return old.version
 
     def set_challenger(
@@ -273,28 +288,24 @@ class Scorer:
         challenger's score and decision go into ``result.shadow`` and the shadow log. The same
         features feed both (read once); the challenger runs a second ONNX pass, without reasons.
         ``None`` removes the challenger. Checked like :meth:`swap`."""
-        current = self._active
-        if bundle is None:
-            self._active = replace(current, shadow=None)
-            return
-        loaded = _loaded(bundle, key, require_signature)
-        challenger = self._model_of(loaded, thresholds)
-        challenger.model.run_one([0.0] * len(self.kind.features))
-        self._active = replace(current, shadow=challenger)
+        challenger = None
+        if bundle is not None:
+            challenger = self._model_of(_loaded(bundle, key, require_signature), thresholds)
+            challenger.model.run_one([0.0] * len(self.kind.features))
+        with self._writing:
+            self._active = replace(self._active, shadow=challenger)
 
     def drift_report(self) -> DriftReport:
         """PSI of the live features and scores seen since the model went into service, against
         its training reference (``Scorer(..., track_drift=True)``)."""
         tracker = self._active.drift
         if tracker is None:
-            raise EventValidationError(
-                "track_drift", False, "a scorer opened with track_drift=True", where="option"
-            )
+            raise ConfigError("track_drift", False, "a scorer opened with track_drift=True")
         return tracker.report()
 
     @property
     def rules(self) -> RuleSet | None:
-        return self._rules
+        return self._active.rules
 
     def set_rules(self, rules: RuleSet | str | Path | None) -> RuleSet | None:
         """Put a rule set (or a rules file, loaded and compiled now) in service, or none.
@@ -309,8 +320,10 @@ class Scorer:
             raise RulesError(
                 f"{rules.where}: rules for {rules.kind.name}s, this scorer scores {self.kind.name}s"
             )
-        old, self._rules = self._rules, rules
-        return old
+        with self._writing:
+            old = self._active
+            self._active = replace(old, rules=rules)
+        return old.rules
 
     def shadow_log(self, *, clear: bool = False) -> list[ShadowRecord]:
         """The shadow log, oldest first: the last ``shadow_log_size`` events scored with a
@@ -370,12 +383,20 @@ class Scorer:
         m = self._active
         return self._score(
             m,
+            m.lists(),
             event,
             thresholds or m.thresholds,
             self.max_reasons if max_reasons is None else _check_max_reasons(max_reasons),
         )
 
-    def _score(self, m: _Active, event: Any, thr: Thresholds, k: int) -> ScoreResult:
+    def _score(
+        self,
+        m: _Active,
+        lists: Mapping[str, Matcher] | None,
+        event: Any,
+        thr: Thresholds,
+        k: int,
+    ) -> ScoreResult:
         self._check(event)
         keys = self._keys(event)
         try:
@@ -389,10 +410,11 @@ class Scorer:
         score, contrib = m.model.run_one(x)
         result = self._result(
             m,
+            lists,
             event,
             x,
             score,
-            (contrib @ m.catalogue.matrix).tolist(),
+            m.catalogue.code_sums(contrib),
             missing,
             stale,
             late,
@@ -446,27 +468,34 @@ class Scorer:
         m = self._active  # one model for the whole batch, whatever swaps meanwhile
         thr = thresholds or m.thresholds
         k = self.max_reasons
+        lists = m.lists()  # and one version of the rules' lists
         if len(events) < _ARRAY_BATCH:
-            return [self._score(m, e, thr, k) for e in events]
+            return [self._score(m, lists, e, thr, k) for e in events]
         # The batch allocates many small objects that all live until it returns: the cyclic
         # garbage collector, set off again and again by them, cost more than the scoring (half
         # of a batch of 10,000). None of them forms a cycle, so it is paused for the batch.
         paused = gc.isenabled()
         gc.disable()
         try:
-            return self._score_arrays(m, events, thr, k)
+            return self._score_arrays(m, lists, events, thr, k)
         finally:
             if paused:
                 gc.enable()
 
     def _score_arrays(
-        self, m: _Active, events: Sequence[Any], thr: Thresholds, k: int
+        self,
+        m: _Active,
+        lists: Mapping[str, Matcher] | None,
+        events: Sequence[Any],
+        thr: Thresholds,
+        k: int,
     ) -> list[ScoreResult]:
         x, flags, degraded, contrib, prob = self._batch(m, events, self.degrade)
-        sums = contrib @ m.catalogue.matrix
+        sums = m.catalogue.code_sums_many(contrib)
         results = [
             self._result(
                 m,
+                lists,
                 event,
                 x[i].tolist(),
                 float(prob[i]),
@@ -484,7 +513,7 @@ class Scorer:
         if m.shadow is None:
             return results
         shadow = m.shadow
-        scores = _sigmoid_of_sums(shadow.model.contributions(x.astype(np.float32))).tolist()
+        scores = scores_of(shadow.model.contributions(x)).tolist()
         return [
             self._shadowed(r, e, shadow, s) for r, e, s in zip(results, events, scores, strict=True)
         ]
@@ -502,11 +531,12 @@ class Scorer:
         if not events:
             return np.zeros(0), [], [], []
         x, _, _, contrib, prob = self._batch(m, events, degrade=False)
-        rules = self._rules
+        rules = m.rules
         verdicts: Iterable[Verdict | None] = ()
         if rules is not None:
+            lists = rules.lists
             rows = zip(events, x.tolist(), prob.tolist(), strict=True)
-            verdicts = (rules.decide_event(e, row, p) for e, row, p in rows)
+            verdicts = (rules.decide_event(e, row, p, lists) for e, row, p in rows)
         return (prob, *self._codes(m, rules, thr, contrib, prob, verdicts))
 
     def _codes(
@@ -553,8 +583,8 @@ class Scorer:
                 arrays = [v.empty(len(chunk)) for v in self._views]
                 degraded[lo : lo + len(chunk)] = True
             x[lo : lo + len(chunk)] = self._rows(chunk, arrays, flags)
-        contrib = m.model.contributions(x.astype(np.float32))
-        return x, flags, degraded, contrib, _sigmoid_of_sums(contrib)
+        contrib = m.model.contributions(x)
+        return x, flags, degraded, contrib, scores_of(contrib)
 
     def _rows(
         self,
@@ -634,11 +664,12 @@ class Scorer:
             arrays = self._read_cached(part_keys, cache) if cache else self.source.read(part_keys)
             part = {k: v[lo:hi] for k, v in cols.items()}
             x[lo:hi] = self._features(part, arrays)[0]
-        contrib = m.model.contributions(x.astype(np.float32))
-        prob = _sigmoid_of_sums(contrib)
-        rules = self._rules
+        contrib = m.model.contributions(x)
+        prob = scores_of(contrib)
+        rules = m.rules
         verdicts: Iterable[Verdict | None] = ()
         if rules is not None:
+            lists = rules.lists
             columns = {c: prepared[c].tolist() for c in rules.variables if c in prepared.columns}
             features = [(f, j) for j, f in enumerate(kind.features) if f not in columns]
             rows, scores = x.tolist(), prob.tolist()
@@ -646,7 +677,8 @@ class Scorer:
                 rules.decide(
                     {c: v[i] for c, v in columns.items()}
                     | {f: rows[i][j] for f, j in features}
-                    | {"score": scores[i]}
+                    | {"score": scores[i]},
+                    lists,
                 )
                 for i in range(n)
             )
@@ -676,6 +708,7 @@ class Scorer:
     def _result(
         self,
         m: _Active,
+        lists: Mapping[str, Matcher] | None,
         event: Any,
         x: list[float],
         score: float,
@@ -703,9 +736,9 @@ class Scorer:
         rule: str | None = None
         matched: tuple[str, ...] = ()
         shadow: tuple[str, ...] = ()
-        rules = self._rules
+        rules = m.rules
         if rules is not None:
-            verdict = rules.decide_event(event, x, score)
+            verdict = rules.decide_event(event, x, score, lists)
             if verdict is not None:
                 matched, shadow = verdict.matched, verdict.shadow
                 if verdict.rule is not None:
@@ -812,16 +845,7 @@ def _loaded(bundle: Bundle | str | Path, key: bytes | str | None, required: bool
     return load_bundle(bundle, key=signing_key(key), require_signature=required)
 
 
-def _sigmoid_of_sums(contrib: np.ndarray) -> np.ndarray:
-    """``score_of`` of each row, vectorised: the sum left to right, as ``score`` sums."""
-    margin = np.cumsum(contrib.astype(np.float64), axis=1)[:, -1]
-    e = np.exp(-np.abs(margin))
-    return np.where(margin >= 0.0, 1.0 / (1.0 + e), e / (1.0 + e))
-
-
 def _check_max_reasons(k: int) -> int:
     if type(k) is not int or not 0 <= k <= MAX_REASONS:
-        raise EventValidationError(
-            "max_reasons", k, f"an int from 0 to {MAX_REASONS}", where="option"
-        )
+        raise ConfigError("max_reasons", k, f"an int from 0 to {MAX_REASONS}")
     return k

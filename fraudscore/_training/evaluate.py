@@ -37,7 +37,7 @@ import numpy as np
 from fraudscore._errors import TrainingError
 from fraudscore._kinds import LOGIN, EventKind, kind_spec
 from fraudscore._model.bundle import Bundle, load_bundle
-from fraudscore._model.runtime import OnnxModel
+from fraudscore._model.runtime import OnnxModel, as_model_input
 from fraudscore._serving.reasons import ReasonCatalogue
 from fraudscore._training.train import TrainConfig, day_mask, fit_xgb, split_window
 
@@ -193,7 +193,7 @@ def evaluate(
             kind, frame, start, end, train_start, train_end, known_compromised, config
         )
     model = OnnxModel(loaded.model_bytes, len(kind.features))
-    scores, contributions = model.run(test[list(kind.features)].to_numpy(np.float32))
+    scores, contributions = model.run(test[list(kind.features)].to_numpy(np.float64))
     models = {"model": metrics(scores)} | {name: metrics(s) for name, s in baselines.items()}
     summary = {
         "kind": kind.name,
@@ -280,7 +280,7 @@ def _transactions(
     baselines = {
         "baseline_logistic_regression": lr.predict_proba(test[feats].to_numpy(np.float64))[:, 1],
         "baseline_xgboost_raw_fields": raw_model.predict(
-            xgb.DMatrix(test[raw].to_numpy(np.float32))
+            xgb.DMatrix(as_model_input(test[raw].to_numpy(np.float64)))
         ),
     }
     return test, baselines, lambda scores: _metrics(test, scores)

@@ -20,6 +20,7 @@ import numpy as np
 
 from fraudscore._errors import TrainingError
 from fraudscore._kinds import LOGIN, EventKind
+from fraudscore._model.runtime import as_model_input
 from fraudscore._training.train import TrainConfig, day_mask, fit_rounds
 
 if TYPE_CHECKING:
@@ -46,7 +47,7 @@ def prequential(
             (
                 fit[feats].to_numpy(np.float64),
                 fit[kind.label].to_numpy(np.int8),
-                xgb.DMatrix(test[feats].to_numpy(np.float32)),
+                xgb.DMatrix(as_model_input(test[feats].to_numpy(np.float64))),
                 test[kind.label].to_numpy(np.int8),
             )
         )

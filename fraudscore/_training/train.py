@@ -31,6 +31,7 @@ from fraudscore._errors import TrainingError
 from fraudscore._kinds import EventKind
 from fraudscore._model.bundle import Bundle, Thresholds, save_bundle
 from fraudscore._model.export import export_onnx
+from fraudscore._model.runtime import as_model_input
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -113,8 +114,8 @@ def fit_xgb(
     if y_fit.sum() == 0 or y_val.sum() == 0:
         raise TrainingError("both the fit and validation windows need at least one positive label")
     params = _params(cfg, y_fit)
-    dfit = xgb.DMatrix(x_fit.astype(np.float32), label=y_fit)
-    dval = xgb.DMatrix(x_val.astype(np.float32), label=y_val)
+    dfit = xgb.DMatrix(as_model_input(x_fit), label=y_fit)
+    dval = xgb.DMatrix(as_model_input(x_val), label=y_val)
     booster = xgb.train(
         params,
         dfit,
@@ -131,7 +132,7 @@ def fit_rounds(x: np.ndarray, y: np.ndarray, cfg: TrainConfig, rounds: int) -> x
     """A binary XGBoost model of exactly ``rounds`` trees, no early stopping."""
     import xgboost as xgb
 
-    return xgb.train(_params(cfg, y), xgb.DMatrix(x.astype(np.float32), label=y), rounds)
+    return xgb.train(_params(cfg, y), xgb.DMatrix(as_model_input(x), label=y), rounds)
 
 
 def _params(cfg: TrainConfig, y_fit: np.ndarray) -> dict[str, Any]:
@@ -191,7 +192,7 @@ def train(
     trees = held_out.num_boosted_rounds()
     review_rate = cfg.review_rate if cfg.review_rate is not None else kind.alert_rates[0]
     block_rate = cfg.block_rate if cfg.block_rate is not None else kind.alert_rates[1]
-    val_scores = held_out.predict(xgb.DMatrix(x[val].astype(np.float32)))
+    val_scores = held_out.predict(xgb.DMatrix(as_model_input(x[val])))
     thresholds = Thresholds(
         review=threshold_for_rate(val_scores, review_rate),
         block=threshold_for_rate(val_scores, block_rate),
