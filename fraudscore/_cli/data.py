@@ -16,16 +16,34 @@ from fraudscore._cli import (
     DEFAULT_REPO,
     KIND,
     _columns,
-    _day,
     _features,
     _kind,
-    _run,
+    at_most,
+    columns_options,
     console,
     data_options,
     main,
     out,
     step,
+    window,
+    written,
 )
+from fraudscore._cli.types import (
+    BUNDLE,
+    DAY,
+    EVENTS,
+    INSTANT,
+    REPO,
+    DaskAddress,
+    Events,
+    Grid,
+    Output,
+    check_order,
+)
+
+#: Positive counts (sizes, days) and the seed, which numpy wants >= 0.
+POSITIVE = click.IntRange(min=1)
+SEED = click.IntRange(min=0)
 
 
 def _simulate(
@@ -44,8 +62,6 @@ def _simulate(
     from fraudscore._sim.logins import LoginSimConfig, simulate_logins
     from fraudscore._sim.transactions import TransactionSimConfig, simulate_transactions
 
-    if generator == "handbook" and kind != "transaction":
-        raise click.UsageError("the handbook generator makes transactions only")
     choices: dict[str, tuple[Callable[[Any], Any], Any, str]] = {
         "handbook": (simulate_handbook, HandbookSimConfig(), "n_customers"),
         "login": (simulate_logins, LoginSimConfig(), "n_users"),
@@ -61,16 +77,16 @@ def _simulate(
 @click.option(
     "--out",
     "out_path",
-    type=click.Path(dir_okay=False),
+    type=Output(),
     required=True,
     help="Parquet file to write.",
 )
 @KIND
-@click.option("--size", type=int, help="Cards (transactions) or users (logins). [2,000]")
-@click.option("--terminals", type=int, help="Terminals (transactions only). [4,000]")
-@click.option("--days", type=int, help="Days of history. [100 transactions, 60 logins]")
-@click.option("--seed", default=7, show_default=True)
-@click.option("--start", default="2018-04-01", show_default=True)
+@click.option("--size", type=POSITIVE, help="Cards (transactions) or users (logins). [2,000]")
+@click.option("--terminals", type=POSITIVE, help="Terminals (transactions only). [4,000]")
+@click.option("--days", type=POSITIVE, help="Days of history. [100 transactions, 60 logins]")
+@click.option("--seed", default=7, show_default=True, type=SEED)
+@click.option("--start", default="2018-04-01", show_default=True, type=DAY, help="First day.")
 @click.option(
     "--generator",
     type=click.Choice(["fraudscore", "handbook"]),
@@ -86,14 +102,19 @@ def simulate(
     terminals: int | None,
     days: int | None,
     seed: int,
-    start: str,
+    start: date,
     generator: str,
 ) -> None:
     """Simulate labelled events (canonical columns) into a parquet file."""
+    if generator == "handbook" and kind != "transaction":
+        raise click.BadParameter(
+            f"got {kind!r} with --generator handbook, which makes transactions only",
+            param_hint="'--kind'",
+        )
     with step(f"simulating {kind}s ({generator})"):
-        df = _run(lambda: _simulate(kind, size, terminals, days, seed, start, generator))
-        Path(out_path).parent.mkdir(parents=True, exist_ok=True)
-        df.to_parquet(out_path, index=False)
+        df = _simulate(kind, size, terminals, days, seed, start.isoformat(), generator)
+        with written(out_path) as tmp:
+            df.to_parquet(tmp, index=False)
     label = _kind(kind).label
     console.print(f"{len(df):,} {kind}s, {df[label].mean():.2%} {label} -> {out_path}")
 
@@ -101,7 +122,15 @@ def simulate(
 def fold_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     """--partition-rows and --dask: fold the history in entity partitions, here or on Dask."""
     fn = click.option(
+        "--dask-timeout",
+        type=click.FloatRange(min=0, min_open=True, max=3600),
+        default=10.0,
+        show_default=True,
+        help="Seconds to wait for the --dask scheduler to answer.",
+    )(fn)
+    fn = click.option(
         "--dask",
+        type=DaskAddress(),
         help="Run the partitioned fold on Dask: a scheduler address (tcp://host:8786) or "
         "local:N for N local worker processes. The source and the output must be on paths "
         "every worker reads and writes.",
@@ -123,6 +152,7 @@ def _fold(
     drop_bad_rows: bool,
     partition_rows: int | None,
     dask: str | None,
+    dask_timeout: float,
 ) -> Any:
     from fraudscore._training.partitioned import fold_partitioned
 
@@ -134,6 +164,7 @@ def _fold(
         bad_rows="drop" if drop_bad_rows else "fail",
         partition_rows=partition_rows or 1_000_000,
         dask=dask,
+        dask_timeout=dask_timeout,
     )
     for reason, count in folded.dropped_rows.items():
         console.print(f"[yellow]dropped[/] {count:,} row(s): {reason}")
@@ -141,8 +172,10 @@ def _fold(
 
 
 @main.command()
-@click.option("--data", required=True, type=click.Path(), help="Events: parquet file or parts.")
-@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False))
+@click.option(
+    "--data", required=True, type=Events(csv=False), help="Events: parquet file or parts."
+)
+@click.option("--out", "out_dir", required=True, type=Output(directory=True))
 @KIND
 @data_options
 @fold_options
@@ -155,22 +188,24 @@ def fold(
     drop_bad_rows: bool,
     partition_rows: int | None,
     dask: str | None,
+    dask_timeout: float,
 ) -> None:
     """Fold a history in entity partitions to parquet: features/ and history/<view>/ parts."""
-    args = (kind, columns_spec, timezone, drop_bad_rows, partition_rows, dask)
-    with step("folding the history in partitions"):
-        folded = _run(lambda: _fold(data, Path(out_dir), *args))
+    args = (kind, columns_spec, timezone, drop_bad_rows, partition_rows, dask, dask_timeout)
+    with step("folding the history in partitions"), written(out_dir) as tmp:
+        folded = _fold(data, tmp, *args)
+    target = Path(out_dir)
     console.print(
         f"{folded.rows:,} {kind}s in {folded.partitions} partition(s) -> "
-        f"{folded.features} and {folded.out / 'history'}"
+        f"{target / 'features'} and {target / 'history'}"
     )
 
 
 @main.command()
-@click.option("--repo", default=DEFAULT_REPO, show_default=True, type=click.Path(file_okay=False))
+@click.option("--repo", default=DEFAULT_REPO, show_default=True, type=REPO)
 @click.option(
     "--data",
-    type=click.Path(),
+    type=EVENTS,
     help="Events: fold their history into the repo's parquet sources first.",
 )
 @KIND
@@ -185,52 +220,59 @@ def apply(
     drop_bad_rows: bool,
     partition_rows: int | None,
     dask: str | None,
+    dask_timeout: float,
 ) -> None:
     """Register the Feast repo (`feast apply`), optionally writing its sources from --data."""
     import tempfile
 
     from fraudscore._feast import apply_repo, write_sources
 
-    def go() -> list[str]:
-        if data and (partition_rows or dask):
-            Path(repo).mkdir(parents=True, exist_ok=True)
-            with (
-                step("folding the history in partitions"),
-                tempfile.TemporaryDirectory(dir=repo) as tmp,
-            ):
-                args = (kind, columns_spec, timezone, drop_bad_rows, partition_rows, dask)
-                folded = _fold(data, Path(tmp) / "fold", *args)
-                write_sources(repo, folded.history)
-        elif data:
-            with step("building state history from the event stream"):
-                features = _features(data, kind, columns_spec, timezone, drop_bad_rows)
-                write_sources(repo, features.history)
-        with step("feast apply"):
-            return apply_repo(repo)
-
-    console.print(f"feature views: {', '.join(_run(go))}")
+    if dask and Path(data or "").suffix.lower() == ".csv":
+        raise click.BadParameter(
+            f"got {data!r}, a CSV file; expected parquet with --dask", param_hint="'--data'"
+        )
+    if data and (partition_rows or dask):
+        with (
+            step("folding the history in partitions"),
+            tempfile.TemporaryDirectory(dir=repo) as tmp,
+        ):
+            args = (kind, columns_spec, timezone, drop_bad_rows, partition_rows, dask, dask_timeout)
+            folded = _fold(data, Path(tmp) / "fold", *args)
+            write_sources(repo, folded.history)
+    elif data:
+        with step("building state history from the event stream"):
+            features = _features(data, kind, columns_spec, timezone, drop_bad_rows)
+            write_sources(repo, features.history)
+    with step("feast apply"):
+        views = apply_repo(repo)
+    console.print(f"feature views: {', '.join(views)}")
 
 
 @main.command()
-@click.option("--repo", default=DEFAULT_REPO, show_default=True, type=click.Path(file_okay=False))
-@click.option("--start", "start_s", default="1970-01-02T00:00:00+00:00", show_default=True)
-@click.option("--end", "end_s", default=None, help="ISO time; default now.")
-def materialize(repo: str, start_s: str, end_s: str | None) -> None:
+@click.option("--repo", default=DEFAULT_REPO, show_default=True, type=REPO)
+@click.option(
+    "--start",
+    default="1970-01-02T00:00:00+00:00",
+    show_default=True,
+    type=INSTANT,
+    help="ISO time (naive: UTC).",
+)
+@click.option("--end", default=None, type=INSTANT, help="ISO time (naive: UTC); default now.")
+def materialize(repo: str, start: datetime, end: datetime | None) -> None:
     """Load the latest state per entity in [start, end] into the online store (every view whose
     parquet source exists)."""
     from fraudscore._feast import materialize_repo
 
-    start = datetime.fromisoformat(start_s)
-    end = datetime.fromisoformat(end_s) if end_s else datetime.now(UTC)
+    end = end or datetime.now(UTC)
+    check_order(start, end, "--start", "--end")
     with step("feast materialize"):
-        _run(lambda: materialize_repo(repo, start, end))
+        materialize_repo(repo, start, end)
 
 
 @main.command()
-@click.option("--data", required=True, type=click.Path())
-@click.option("--train-start", required=True, callback=_day)
-@click.option("--train-end", required=True, callback=_day)
-@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False))
+@click.option("--data", required=True, type=EVENTS)
+@window("train_start", "train_end", what="First and last training day")
+@click.option("--out", "out_dir", required=True, type=Output(directory=True))
 @KIND
 @data_options
 @click.option(
@@ -241,7 +283,7 @@ def materialize(repo: str, start_s: str, end_s: str | None) -> None:
 )
 @click.option(
     "--grid",
-    "grid_json",
+    type=Grid(),
     help="With --select, the settings to try as JSON, e.g. '{\"max_depth\": [3, 5]}' "
     "(every combination; default: the 32 of SELECTION_GRID).",
 )
@@ -260,35 +302,19 @@ def train(
     timezone: str,
     drop_bad_rows: bool,
     select: bool,
-    grid_json: str | None,
+    grid: dict[str, tuple[Any, ...]] | None,
     no_refit: bool,
 ) -> None:
     """Train on [train-start, train-end] (inclusive days) and write an ONNX bundle."""
     from fraudscore._training.pipeline import train_model
     from fraudscore._training.train import SELECTION_GRID, TrainConfig
 
-    grid = dict(SELECTION_GRID)
-    if grid_json:
-        try:
-            given = json.loads(grid_json)
-            if not isinstance(given, dict) or not set(given) <= set(SELECTION_GRID):
-                raise ValueError
-            grid = {k: tuple(v) for k, v in given.items()}
-        except (ValueError, TypeError):
-            raise click.BadParameter(
-                f"{grid_json!r} is not a JSON object of lists over {sorted(SELECTION_GRID)}",
-                param_hint="--grid",
-            ) from None
-
-    def go() -> Any:
-        with step("building features from the whole history"):
-            features = _features(data, kind, columns_spec, timezone, drop_bad_rows)
-        what = "selecting settings, training" if select else "training"
-        with step(f"{what} XGBoost and exporting ONNX"):
-            config = TrainConfig(select=select, grid=grid, refit=not no_refit)
-            return train_model(features, train_start, train_end, out_dir, config)
-
-    trained = _run(go)
+    with step("building features from the whole history"):
+        features = _features(data, kind, columns_spec, timezone, drop_bad_rows)
+    what = "selecting settings, training" if select else "training"
+    with step(f"{what} XGBoost and exporting ONNX"), written(out_dir) as tmp:
+        config = TrainConfig(select=select, grid=grid or dict(SELECTION_GRID), refit=not no_refit)
+        trained = train_model(features, train_start, train_end, tmp, config)
     m = trained.bundle.manifest
     console.print(f"bundle {m['model_version']} -> {out_dir}")
     console.print(f"validation: {json.dumps(m['metrics'])}")
@@ -329,7 +355,10 @@ def _evaluations(
     loaded = [load_bundle(b) for b in bundles]
     kinds = {b.kind for b in loaded}
     if len(kinds) > 1:
-        raise click.UsageError(f"the bundles are of different kinds: {sorted(kinds)}")
+        raise click.BadParameter(
+            f"got bundles of kinds {sorted(kinds)}, expected bundles of one kind",
+            param_hint="'--bundle'",
+        )
     with step("building features"):
         features = _features(data, loaded[0].kind, columns_spec, timezone, drop_bad_rows)
     with step(f"evaluating {len(loaded)} bundle(s) and the baselines"):
@@ -340,15 +369,14 @@ def _evaluations(
 
 
 @main.command()
-@click.option("--bundle", required=True, type=click.Path(file_okay=False))
-@click.option("--data", required=True, type=click.Path())
-@click.option("--test-start", required=True, callback=_day)
-@click.option("--test-end", required=True, callback=_day)
+@click.option("--bundle", required=True, type=BUNDLE)
+@click.option("--data", required=True, type=EVENTS)
+@window("test_start", "test_end", what="First and last test day")
 @KNOWN
 @data_options
 @click.option(
     "--scores-out",
-    type=click.Path(dir_okay=False),
+    type=Output(),
     help="Write one row per test event (ids, label, every model's score, reasons) as parquet.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the metrics as JSON.")
@@ -365,18 +393,14 @@ def evaluate(
     as_json: bool,
 ) -> None:
     """Metrics of the bundle and its baselines on the test days (its kind is in the bundle)."""
-
-    def go() -> Any:
-        _, (result,) = _evaluations(
-            (bundle,), data, test_start, test_end, known_compromised,
-            columns_spec, timezone, drop_bad_rows,
-        )  # fmt: skip
-        if scores_out:
-            result.write_scores(scores_out)
-            console.print(f"{len(result.scores):,} scored test events -> {scores_out}")
-        return result
-
-    result = _run(go)
+    _, (result,) = _evaluations(
+        (bundle,), data, test_start, test_end, known_compromised,
+        columns_spec, timezone, drop_bad_rows,
+    )  # fmt: skip
+    if scores_out:
+        with written(scores_out) as tmp:
+            result.write_scores(tmp)
+        console.print(f"{len(result.scores):,} scored test events -> {scores_out}")
     if as_json:
         click.echo(json.dumps(result.metrics, indent=2))
     else:
@@ -389,16 +413,16 @@ def evaluate(
     "bundles",
     required=True,
     multiple=True,
-    type=click.Path(file_okay=False),
+    type=BUNDLE,
+    callback=at_most(2, "one bundle, or two (champion and challenger)"),
     help="One bundle, or two (champion first, then challenger) compared side by side.",
 )
-@click.option("--data", required=True, type=click.Path())
-@click.option("--test-start", required=True, callback=_day)
-@click.option("--test-end", required=True, callback=_day)
-@click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False))
+@click.option("--data", required=True, type=EVENTS)
+@window("test_start", "test_end", what="First and last test day")
+@click.option("--out", "out_path", required=True, type=Output())
 @click.option(
     "--rules",
-    type=click.Path(dir_okay=False),
+    type=click.Path(exists=True, dir_okay=False),
     help="A rules file: add its backtest (with the first bundle) to the report.",
 )
 @KNOWN
@@ -418,24 +442,23 @@ def report(
     """A self-contained HTML report of one bundle, or two side by side, on the test days."""
     from fraudscore._training.report import write_report
 
-    if len(bundles) > 2:
-        raise click.UsageError("give one bundle, or two (champion and challenger)")
+    if rules:
+        from fraudscore._serving.rules import load_rules
 
-    def go() -> Path:
-        features, evaluations = _evaluations(
-            bundles, data, test_start, test_end, known_compromised,
-            columns_spec, timezone, drop_bad_rows,
-        )  # fmt: skip
-        backtest = None
-        if rules:
-            from fraudscore._training.backtest import backtest_rules
+        load_rules(rules)  # a bad rules file is refused before the work
+    features, evaluations = _evaluations(
+        bundles, data, test_start, test_end, known_compromised,
+        columns_spec, timezone, drop_bad_rows,
+    )  # fmt: skip
+    backtest = None
+    if rules:
+        from fraudscore._training.backtest import backtest_rules
 
-            with step("backtesting the rules with the first bundle"):
-                backtest = backtest_rules(rules, bundles[0], features, test_start, test_end)
-        with step("drawing the report"):
-            return write_report(out_path, evaluations, backtest=backtest)
-
-    console.print(f"report -> {_run(go)}")
+        with step("backtesting the rules with the first bundle"):
+            backtest = backtest_rules(rules, bundles[0], features, test_start, test_end)
+    with step("drawing the report"), written(out_path) as tmp:
+        write_report(tmp, evaluations, backtest=backtest)
+    console.print(f"report -> {out_path}")
 
 
 def print_metrics(report: dict[str, Any]) -> None:
@@ -460,16 +483,13 @@ def print_metrics(report: dict[str, Any]) -> None:
     "--log",
     "log_path",
     required=True,
-    type=click.Path(dir_okay=False),
+    type=Events(csv=False),
     help="A shadow log as parquet (Scorer.shadow_log() records).",
 )
-@click.option(
-    "--data", required=True, type=click.Path(), help="Labelled events: their ids and labels."
-)
+@click.option("--data", required=True, type=EVENTS, help="Labelled events: their ids and labels.")
 @KIND
-@click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False))
-@click.option("--columns", "columns_spec", help="Column mapping of --data (see train).")
-@click.option("--timezone", default="UTC", show_default=True)
+@click.option("--out", "out_path", required=True, type=Output())
+@columns_options
 def shadow_report(
     log_path: str,
     data: str,
@@ -484,18 +504,17 @@ def shadow_report(
     from fraudscore._training.pipeline import read_events
     from fraudscore._training.report import write_shadow_report
 
-    def go() -> Path:
-        labels = read_events(data, _columns(columns_spec, timezone))
-        return write_shadow_report(out_path, pd.read_parquet(log_path), labels, kind)
-
-    console.print(f"shadow report -> {_run(go)}")
+    labels = read_events(data, _columns(columns_spec, timezone))
+    log = pd.read_parquet(log_path)
+    with written(out_path) as tmp:
+        write_shadow_report(tmp, log, labels, kind)
+    console.print(f"shadow report -> {out_path}")
 
 
 @main.command()
-@click.option("--bundle", required=True, type=click.Path(file_okay=False))
-@click.option("--data", required=True, type=click.Path(), help="Live events (with history).")
-@click.option("--start", "start_day", callback=_day, help="First day to monitor (default: all).")
-@click.option("--end", "end_day", callback=_day, help="Last day to monitor.")
+@click.option("--bundle", required=True, type=BUNDLE)
+@click.option("--data", required=True, type=EVENTS, help="Live events (with history).")
+@window("start_day", "end_day", required=False, what="First and last day to monitor (default: all)")
 @data_options
 @click.option("--json", "as_json", is_flag=True)
 def monitor(
@@ -513,13 +532,10 @@ def monitor(
     from fraudscore._model.bundle import load_bundle
     from fraudscore._training.pipeline import monitor as drift_of
 
-    def go() -> Any:
-        loaded = load_bundle(bundle)
-        with step("building features and scoring"):
-            features = _features(data, loaded.kind, columns_spec, timezone, drop_bad_rows)
-            return drift_of(loaded, features, start_day, end_day)
-
-    report = _run(go)
+    loaded = load_bundle(bundle)
+    with step("building features and scoring"):
+        features = _features(data, loaded.kind, columns_spec, timezone, drop_bad_rows)
+        report = drift_of(loaded, features, start_day, end_day)
     if as_json:
         click.echo(json.dumps(report.to_dict(), indent=2))
         return

@@ -12,14 +12,14 @@ import click
 from fraudscore._cli import (
     DEFAULT_REPO,
     _kind,
-    _run,
     console,
     main,
     out,
     step,
 )
-from fraudscore._cli.data import _simulate, print_metrics
+from fraudscore._cli.data import POSITIVE, SEED, _simulate, print_metrics
 from fraudscore._cli.serving import print_result
+from fraudscore._cli.types import REPO, Output
 
 
 @main.command()
@@ -27,23 +27,29 @@ from fraudscore._cli.serving import print_result
     "--workdir",
     default="data/demo",
     show_default=True,
-    type=click.Path(file_okay=False),
+    type=Output(directory=True),
     help="Where the data, a copy of the Feast repo and the bundles go.",
 )
 @click.option(
     "--repo",
     default=DEFAULT_REPO,
     show_default=True,
-    type=click.Path(file_okay=False),
+    type=REPO,
     help="The Feast repo to copy into the workdir.",
 )
-@click.option("--customers", default=2_000, show_default=True)
-@click.option("--terminals", default=4_000, show_default=True)
-@click.option("--days", default=100, show_default=True, help="Days of transactions.")
-@click.option("--users", default=2_000, show_default=True)
-@click.option("--login-days", default=60, show_default=True)
-@click.option("--seed", default=7, show_default=True)
-@click.option("--show", default=6, show_default=True, help="Scored events to print per kind.")
+@click.option("--customers", default=2_000, show_default=True, type=POSITIVE)
+@click.option("--terminals", default=4_000, show_default=True, type=POSITIVE)
+@click.option("--days", default=100, show_default=True, type=POSITIVE, help="Days of transactions.")
+@click.option("--users", default=2_000, show_default=True, type=POSITIVE)
+@click.option("--login-days", default=60, show_default=True, type=POSITIVE)
+@click.option("--seed", default=7, show_default=True, type=SEED)
+@click.option(
+    "--show",
+    default=6,
+    show_default=True,
+    type=POSITIVE,
+    help="Scored events to print per kind.",
+)
 def demo(
     workdir: str,
     repo: str,
@@ -60,29 +66,26 @@ def demo(
     day's events live, with reasons."""
     work, template = Path(workdir), Path(repo)
 
-    def go() -> None:
-        work.mkdir(parents=True, exist_ok=True)
-        feast_repo = work / "feature_repo"
-        if feast_repo.exists():
-            shutil.rmtree(feast_repo)
-        shutil.copytree(template, feast_repo, ignore=shutil.ignore_patterns("data", "__pycache__"))
-        run_demo(
-            "transaction",
-            work,
-            feast_repo,
-            _simulate("transaction", customers, terminals, days, seed, "2018-04-01"),
-            show,
-        )
-        run_demo(
-            "login",
-            work,
-            feast_repo,
-            _simulate("login", users, None, login_days, seed, "2018-04-01"),
-            show,
-        )
-        console.print(f"\nFeast repo: {feast_repo}  bundles and evaluations: {work}")
-
-    _run(go)
+    work.mkdir(parents=True, exist_ok=True)
+    feast_repo = work / "feature_repo"
+    if feast_repo.exists():
+        shutil.rmtree(feast_repo)
+    shutil.copytree(template, feast_repo, ignore=shutil.ignore_patterns("data", "__pycache__"))
+    run_demo(
+        "transaction",
+        work,
+        feast_repo,
+        _simulate("transaction", customers, terminals, days, seed, "2018-04-01"),
+        show,
+    )
+    run_demo(
+        "login",
+        work,
+        feast_repo,
+        _simulate("login", users, None, login_days, seed, "2018-04-01"),
+        show,
+    )
+    console.print(f"\nFeast repo: {feast_repo}  bundles and evaluations: {work}")
 
 
 def run_demo(kind_name: str, work: Path, repo: Path, data: Any, show: int) -> None:

@@ -11,7 +11,8 @@ from typing import Any
 import click
 from rich.table import Table
 
-from fraudscore._cli import KIND, _day, _features, _run, console, data_options, main, out, step
+from fraudscore._cli import KIND, _features, console, data_options, main, out, step, window
+from fraudscore._cli.types import BUNDLE, EVENTS, Output
 
 
 @main.group()
@@ -21,7 +22,7 @@ def rules() -> None:
 
 @rules.command()
 @KIND
-@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False))
+@click.option("--out", "out_dir", required=True, type=Output(directory=True))
 def init(kind: str, out_dir: str) -> None:
     """Copy the starter rules file of --kind and its lists into --out."""
     from fraudscore._serving.rules import load_rules, starter_rules
@@ -38,12 +39,12 @@ def init(kind: str, out_dir: str) -> None:
 
 
 @rules.command()
-@click.argument("rules_file", type=click.Path(dir_okay=False))
+@click.argument("rules_file", type=click.Path(exists=True, dir_okay=False))
 def check(rules_file: str) -> None:
     """Load and compile a rules file and its lists; print its rules."""
     from fraudscore._serving.rules import load_rules
 
-    ruleset = _run(lambda: load_rules(rules_file))
+    ruleset = load_rules(rules_file)
     table = Table(title=f"{rules_file}: {ruleset.kind.name}, mode {ruleset.mode}")
     for column in ("rule", "action", "when", "reason"):
         table.add_column(column)
@@ -55,11 +56,10 @@ def check(rules_file: str) -> None:
 
 
 @rules.command()
-@click.option("--rules", "rules_file", required=True, type=click.Path(dir_okay=False))
-@click.option("--bundle", required=True, type=click.Path(file_okay=False))
-@click.option("--data", required=True, type=click.Path())
-@click.option("--test-start", required=True, callback=_day)
-@click.option("--test-end", required=True, callback=_day)
+@click.option("--rules", "rules_file", required=True, type=click.Path(exists=True, dir_okay=False))
+@click.option("--bundle", required=True, type=BUNDLE)
+@click.option("--data", required=True, type=EVENTS)
+@window("test_start", "test_end", what="First and last test day")
 @data_options
 @click.option("--json", "as_json", is_flag=True, help="Print the backtest as JSON.")
 def backtest(
@@ -78,14 +78,11 @@ def backtest(
     from fraudscore._serving.rules import load_rules
     from fraudscore._training.backtest import backtest_rules
 
-    def go() -> Any:
-        ruleset = load_rules(rules_file)
-        with step("building features"):
-            features = _features(data, ruleset.kind.name, columns_spec, timezone, drop_bad_rows)
-        with step("backtesting"):
-            return backtest_rules(ruleset, bundle, features, test_start, test_end)
-
-    result = _run(go)
+    ruleset = load_rules(rules_file)
+    with step("building features"):
+        features = _features(data, ruleset.kind.name, columns_spec, timezone, drop_bad_rows)
+    with step("backtesting"):
+        result = backtest_rules(ruleset, bundle, features, test_start, test_end)
     if as_json:
         click.echo(json.dumps(result.to_dict(), indent=2))
         return

@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from fraudscore._errors import EventValidationError
+from fraudscore._errors import ConfigError, EventValidationError, TrainingError
 from fraudscore._frames import BadRows
 from fraudscore._kinds import EventKind, kind_spec
 from fraudscore._state import StateView
@@ -107,6 +107,7 @@ def fold_partitioned(
     bad_rows: BadRows = "fail",
     partition_rows: int = 1_000_000,
     dask: Any = None,
+    dask_timeout: float = 10.0,
 ) -> FoldedHistory:
     """Fold a parquet history (a file, a directory of parts, or a list of files) to ``out``.
 
@@ -114,7 +115,9 @@ def fold_partitioned(
     entity partition), not on the history. ``dask`` runs every pass on a cluster: a
     ``distributed.Client``, a scheduler address (``"tcp://host:8786"``), or ``"local:N"`` for a
     ``LocalCluster`` of N worker processes started for this call. Then ``out`` and the source
-    must be paths every worker can read and write. The results equal :func:`build_features`'s
+    must be paths every worker can read and write; a scheduler that does not answer within
+    ``dask_timeout`` seconds is a :class:`TrainingError`, raised before ``out`` is touched. The
+    results equal :func:`build_features`'s
     (a test holds every feature and every state row to it).
     """
     spec = kind_spec(kind, where="kind")
@@ -125,12 +128,12 @@ def fold_partitioned(
     chunks = _chunks(_parquet_files(data), partition_rows)
     rows = sum(n for *_, n in chunks)
     partitions = max(1, round(rows / partition_rows))  # partitions of about partition_rows
-    out = Path(out)
-    if out.exists():
-        shutil.rmtree(out)
-    out.mkdir(parents=True)
     groups = view_groups(spec)
-    with _executor(dask) as run:
+    with _executor(dask, dask_timeout) as run:  # connects first: an unreachable one changes nothing
+        out = Path(out)
+        if out.exists():
+            shutil.rmtree(out)
+        out.mkdir(parents=True)
         starts = np.r_[0, np.cumsum([n for *_, n in chunks])]
         split = run(
             _split,
@@ -388,8 +391,11 @@ def _write(frame: pd.DataFrame, path: Path) -> None:
 class _executor:
     """``run(fn, args)``: every task of one pass, here or on a Dask cluster; their results."""
 
-    def __init__(self, dask: Any) -> None:
+    def __init__(self, dask: Any, timeout: float = 10.0) -> None:
+        if not (isinstance(timeout, int | float) and 0 < timeout < float("inf")):
+            raise ConfigError("dask_timeout", timeout, "a positive number of seconds")
         self._dask = dask
+        self._timeout = float(timeout)
         self._owned: list[Any] = []
 
     def __enter__(self) -> Callable[[Callable[..., Any], list[tuple[Any, ...]]], list[Any]]:
@@ -426,7 +432,14 @@ class _executor:
             self._owned.append(cluster)
             client = Client(cluster)
         else:
-            client = Client(address)
+            try:
+                client = Client(address, timeout=self._timeout)
+            except (OSError, TimeoutError, ValueError) as exc:
+                raise TrainingError(
+                    f"option 'dask': cannot reach the Dask scheduler {address!r} within "
+                    f"{self._timeout:g} s ({type(exc).__name__}: {exc}); expected a running "
+                    "scheduler (`dask scheduler`), or local:N for N local workers"
+                ) from exc
         self._owned.append(client)
         return client
 

@@ -53,18 +53,27 @@ def read_events(path: str | Path, columns: Columns | None = None) -> pd.DataFram
     own names and types are mapped first (:class:`fraudscore.Columns`).
     """
     import pandas as pd
+    import pyarrow as pa
 
     p = Path(path)
+    expected = "a parquet file, a directory of parquet parts or a CSV file"
     if not p.exists():
-        raise EventValidationError("data", str(p), "an existing parquet or CSV file", where="input")
-    if p.suffix == ".csv":
-        df = pd.read_csv(p)
-        if columns is None:
-            for col in ("timestamp", "label_time"):
-                if col in df.columns:
-                    df[col] = pd.to_datetime(df[col], utc=True, format="ISO8601")
-    else:
-        df = pd.read_parquet(p)
+        raise EventValidationError("data", str(p), f"an existing {expected}", where="input")
+    try:
+        if p.suffix.lower() == ".csv":
+            df = pd.read_csv(p)
+            if columns is None:
+                for col in ("timestamp", "label_time"):
+                    if col in df.columns:
+                        df[col] = pd.to_datetime(df[col], utc=True, format="ISO8601")
+        else:
+            df = pd.read_parquet(p)
+    except (pa.ArrowException, OSError, UnicodeDecodeError, pd.errors.ParserError,
+            pd.errors.EmptyDataError) as exc:  # fmt: skip
+        problem = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise EventValidationError(
+            "data", str(p), f"{expected} that reads (it does not: {problem})", where="input"
+        ) from exc
     return columns.apply(df) if columns is not None else df
 
 
@@ -177,7 +186,7 @@ def monitor(
         hi = end or frame["timestamp"].max().date()
         frame = frame[day_mask(frame["timestamp"], lo, hi)]
     x = frame[list(loaded.features)].to_numpy(np.float64)
-    scores, _ = OnnxModel(loaded.model_bytes, len(loaded.features)).run(x.astype(np.float32))
+    scores, _ = OnnxModel(loaded.model_bytes, len(loaded.features)).run(x)
     return drift_report(ref, loaded.features, x, scores, loaded.thresholds)
 
 
@@ -200,7 +209,7 @@ def score_frame(
             missing[0], "<missing column>", "a feature column (from build_features)", where="frame"
         )
     model = OnnxModel(loaded.model_bytes, len(loaded.features))
-    scores, contributions = model.run(frame[list(loaded.features)].to_numpy(np.float32))
+    scores, contributions = model.run(frame[list(loaded.features)].to_numpy(np.float64))
     names = [f"contribution_{f}" for f in loaded.features] + ["contribution_bias"]
     out = pd.DataFrame(contributions.astype(np.float64), columns=names, index=frame.index)
     out.insert(0, "score", scores)
