@@ -5,7 +5,9 @@ per-feature contributions) -> reason codes and decision -> :class:`ScoreResult`.
 
 The data scientist's workflow, on a frame of events: :func:`build_features` (optionally through
 a :class:`Columns` mapping) -> :func:`train_model` -> :func:`evaluate` -> :func:`write_report`;
-:func:`build_store` loads the Feast store that :meth:`Scorer.open` serves from.
+:func:`build_store` loads the Feast store that :meth:`Scorer.open` serves from. The red team:
+:func:`red_team` replays adaptive attackers through the real scorer; :func:`attack_examples`
+makes attacks to train against.
 """
 
 from fraudscore._columns import Columns
@@ -23,6 +25,17 @@ from fraudscore._errors import (
 from fraudscore._events import Label, Login, Transaction
 from fraudscore._model.bundle import Bundle, Thresholds, load_bundle, sign_bundle
 from fraudscore._online import FeastSource, FeatureSource, RedisSource, SqliteSource, open_source
+from fraudscore._redteam import (
+    Attack,
+    RedTeamReport,
+    Response,
+    Strategy,
+    StrategyResult,
+    Victim,
+    attack_examples,
+    red_team,
+    with_attack_examples,
+)
 from fraudscore._serving.backfill import BackfillReport, backfill
 from fraudscore._serving.drift import DriftReport
 from fraudscore._serving.reasons import Reason
@@ -48,6 +61,7 @@ from fraudscore._training.train import TrainConfig, TrainedModel
 
 __all__ = [
     "HANDBOOK_WINDOWS",
+    "Attack",
     "BackfillReport",
     "Backtest",
     "BadRowsError",
@@ -70,7 +84,9 @@ __all__ = [
     "ModelError",
     "OfflineFeatures",
     "Reason",
+    "RedTeamReport",
     "RedisSource",
+    "Response",
     "Rule",
     "RuleSet",
     "RulesError",
@@ -79,6 +95,8 @@ __all__ = [
     "ShadowRecord",
     "ShadowResult",
     "SqliteSource",
+    "Strategy",
+    "StrategyResult",
     "Thresholds",
     "TrainConfig",
     "TrainedModel",
@@ -86,6 +104,8 @@ __all__ = [
     "Transaction",
     "TransactionSimConfig",
     "Verdict",
+    "Victim",
+    "attack_examples",
     "backfill",
     "backtest_rules",
     "build_features",
@@ -98,6 +118,7 @@ __all__ = [
     "monitor",
     "open_source",
     "read_events",
+    "red_team",
     "score_frame",
     "sign_bundle",
     "simulate_handbook",
@@ -105,6 +126,7 @@ __all__ = [
     "simulate_transactions",
     "starter_rules",
     "train_model",
+    "with_attack_examples",
     "write_report",
     "write_shadow_report",
 ]

@@ -105,6 +105,7 @@ MONITOR = ["monitor", "--bundle", "{w}/bundle", "--data", "{w}/events.parquet"]
 FOLD = ["fold", "--data", "{w}/events.parquet", "--out", "{w}/folded"]
 BACKTEST = ["rules", "backtest", "--rules", "{w}/bad.toml", "--bundle", "{w}/bundle"]
 SIM = ["simulate", "--out", "{w}/sim.parquet"]
+REDTEAM = ["redteam", "--bundle", "{w}/bundle", "--repo", "{w}/repo", "--data", "{w}/events.parquet"]
 UNREACHABLE = ["--dask", "tcp://127.0.0.1:1", "--dask-timeout", "1"]
 
 #: (arguments, exit code, what the line must name). 2: a usage error; 1: a failure.
@@ -404,6 +405,24 @@ CASES = {
         "'--repo'",
     ),
     "demo workdir a file": (["demo", "--workdir", "{w}/afile"], 2, "'--workdir'"),
+    # redteam
+    "redteam zero victims": ([*REDTEAM, "--victims", "0"], 2, "'--victims'"),
+    "redteam zero days": ([*REDTEAM, "--days", "0"], 2, "'--days'"),
+    "redteam too many days": ([*REDTEAM, "--days", "100"], 2, "'--days'"),
+    "redteam unknown strategy": ([*REDTEAM, "--strategies", "nosuch"], 2, "'strategies'"),
+    "redteam empty strategies": ([*REDTEAM, "--strategies", ","], 2, "'--strategies'"),
+    "redteam rules twice": (
+        [*REDTEAM, "--rules", "{w}/bad.toml", "--starter-rules"],
+        2,
+        "--rules",
+    ),
+    "redteam bad rules": ([*REDTEAM, "--rules", "{w}/bad.toml"], 2, "amout"),
+    "redteam on redis": (
+        [*REDTEAM[:3], "--repo", "{w}/redis/feature_repo", *REDTEAM[5:]],
+        2,
+        "'repo'",
+    ),
+    "redteam data not parquet": ([*REDTEAM[:5], "--data", "{w}/bad.parquet"], 2, "'--data'"),
     "unknown command": (["scroe"], 2, "'scroe'"),
     "unknown option": ([*SCORE, "--limt", "3"], 2, "--limt"),
 }

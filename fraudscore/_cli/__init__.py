@@ -238,13 +238,16 @@ def data_options(fn: F) -> F:
 def _features(
     data: str, kind: str, columns_spec: str | None, timezone: str, drop_bad_rows: bool
 ) -> Any:
-    from fraudscore._training.pipeline import build_features, read_events
+    from fraudscore._training.pipeline import read_events
 
-    features = build_features(
-        read_events(data, _columns(columns_spec, timezone)),
-        kind,
-        bad_rows="drop" if drop_bad_rows else "fail",
-    )
+    return _folded(read_events(data, _columns(columns_spec, timezone)), kind, drop_bad_rows)
+
+
+def _folded(events: Any, kind: str, drop_bad_rows: bool) -> Any:
+    """The features of a frame of events, with the rows dropped as invalid said."""
+    from fraudscore._training.pipeline import build_features
+
+    features = build_features(events, kind, bad_rows="drop" if drop_bad_rows else "fail")
     for reason, count in features.dropped_rows.items():
         console.print(f"[yellow]dropped[/] {count:,} row(s): {reason}")
     return features
@@ -279,6 +282,7 @@ def at_most(count: int, what: str) -> Callable[[click.Context, click.Parameter, 
 # The commands register themselves on ``main``.
 from fraudscore._cli import data as _data  # noqa: E402, F401
 from fraudscore._cli import demo as _demo  # noqa: E402, F401
+from fraudscore._cli import redteam as _redteam  # noqa: E402, F401
 from fraudscore._cli import rules as _rules  # noqa: E402, F401
 from fraudscore._cli import serving as _serving  # noqa: E402, F401
 

@@ -17,6 +17,7 @@ from fraudscore._cli import (
     KIND,
     _columns,
     _features,
+    _folded,
     _kind,
     at_most,
     columns_options,
@@ -292,6 +293,13 @@ def materialize(repo: str, start: datetime, end: datetime | None) -> None:
     is_flag=True,
     help="Export the early-stopped model instead of refitting it on the whole window.",
 )
+@click.option(
+    "--attack-examples/--no-attack-examples",
+    default=True,
+    show_default=True,
+    help="Train against the red team too: attacks of the kind's trained strategies on other "
+    "cards or accounts in the window, labelled positive (README: 'Adaptive attackers').",
+)
 def train(
     data: str,
     train_start: date,
@@ -304,17 +312,26 @@ def train(
     select: bool,
     grid: dict[str, tuple[Any, ...]] | None,
     no_refit: bool,
+    attack_examples: bool,
 ) -> None:
     """Train on [train-start, train-end] (inclusive days) and write an ONNX bundle."""
-    from fraudscore._training.pipeline import train_model
+    from fraudscore._redteam import with_attack_examples
+    from fraudscore._training.pipeline import read_events, train_model
     from fraudscore._training.train import SELECTION_GRID, TrainConfig
 
+    events = read_events(data, _columns(columns_spec, timezone))
+    synthetic: list[str] = []
+    if attack_examples:
+        with step("adding the red team's attack examples to the training window"):
+            events, synthetic = with_attack_examples(events, kind, train_start, train_end)
+        if not synthetic:
+            console.print(f"[yellow]no attack examples[/]: {kind}s have no trained strategies")
     with step("building features from the whole history"):
-        features = _features(data, kind, columns_spec, timezone, drop_bad_rows)
+        features = _folded(events, kind, drop_bad_rows)
     what = "selecting settings, training" if select else "training"
     with step(f"{what} XGBoost and exporting ONNX"), written(out_dir) as tmp:
         config = TrainConfig(select=select, grid=grid or dict(SELECTION_GRID), refit=not no_refit)
-        trained = train_model(features, train_start, train_end, tmp, config)
+        trained = train_model(features, train_start, train_end, tmp, config, synthetic=synthetic)
     m = trained.bundle.manifest
     console.print(f"bundle {m['model_version']} -> {out_dir}")
     console.print(f"validation: {json.dumps(m['metrics'])}")

@@ -91,6 +91,7 @@ def demo(
 def run_demo(kind_name: str, work: Path, repo: Path, data: Any, show: int) -> None:
     import pandas as pd
 
+    from fraudscore._redteam import with_attack_examples
     from fraudscore._serving.scorer import Scorer
     from fraudscore._training.evaluate import default_windows, evaluate
     from fraudscore._training.pipeline import build_features, build_store, replay, train_model
@@ -115,8 +116,15 @@ def run_demo(kind_name: str, work: Path, repo: Path, data: Any, show: int) -> No
             repo, features, as_of=(live_start - pd.Timedelta(microseconds=1)).to_pydatetime()
         )
     bundle = work / f"{kind_name}_bundle"
+    training = features
+    with step("adding the red team's attack examples to the training window"):
+        examples, synthetic = with_attack_examples(data, kind_name, train_start, train_end)
+        if synthetic:  # the store keeps the real history; only the model sees the attacks
+            training = build_features(examples, kind)
+    if synthetic:
+        console.print(f"  {len(synthetic):,} attack events of {kind_name}s, labelled positive")
     with step(f"training on {train_start}..{train_end}, exporting ONNX"):
-        trained = train_model(features, train_start, train_end, bundle)
+        trained = train_model(training, train_start, train_end, bundle, synthetic=synthetic)
     with step(f"evaluating on {test_start}..{test_end} against the baselines"):
         evaluation = evaluate(trained.bundle, features, test_start, test_end)
     print_metrics(evaluation.metrics)

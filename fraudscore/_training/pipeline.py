@@ -7,6 +7,7 @@ libraries (pandas, xgboost, feast) are imported here, never on the scoring path.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -141,8 +142,14 @@ def train_model(
     end: date,
     out: str | Path,
     config: TrainConfig | None = None,
+    *,
+    synthetic: Iterable[str] = (),
 ) -> TrainedModel:
     """Train XGBoost on the days ``[start, end]`` (inclusive) and write an ONNX bundle to ``out``.
+
+    ``synthetic`` are the ids of rows that are attack examples (``attack_examples``): trained on
+    as fraud, but left out of the thresholds, the validation metrics and the drift reference,
+    which describe the real traffic.
 
     The last quarter of the window is held out for early stopping and the thresholds, then the
     model is refitted on the whole window (``config.refit``). With ``config.select`` the XGBoost
@@ -158,7 +165,7 @@ def train_model(
     frame = features.frame
     # What training can see: the rows up to the window's end (later rows change nothing).
     seen = frame[frame["timestamp"] < pd.Timestamp(end + timedelta(days=1), tz="UTC")]
-    return train(kind, frame, start, end, out, config, fingerprint(seen), extra)
+    return train(kind, frame, start, end, out, config, fingerprint(seen), extra, synthetic)
 
 
 def monitor(

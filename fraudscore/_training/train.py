@@ -19,7 +19,7 @@ two held-out days are a noisier judge than four folds of a whole window each).
 from __future__ import annotations
 
 import platform
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
@@ -153,6 +153,11 @@ def _params(cfg: TrainConfig, y_fit: np.ndarray) -> dict[str, Any]:
     }
 
 
+def _metric(metric: Any, y: np.ndarray, scores: np.ndarray) -> float:
+    """``metric(y, scores)``, or NaN when ``y`` holds one class (no metric is defined)."""
+    return float(metric(y, scores)) if len(np.unique(y)) == 2 else float("nan")
+
+
 def threshold_for_rate(scores: np.ndarray, rate: float) -> float:
     """The score at or above which a ``rate`` share of ``scores`` falls."""
     return float(np.quantile(scores, 1.0 - rate, method="higher"))
@@ -167,8 +172,13 @@ def train(
     cfg: TrainConfig | None = None,
     data_fingerprint: str = "",
     extra_manifest: dict[str, Any] | None = None,
+    synthetic: Iterable[str] = (),
 ) -> TrainedModel:
-    """Train on the feature ``frame`` (made by the offline pipeline) and write a bundle."""
+    """Train on the feature ``frame`` (made by the offline pipeline) and write a bundle.
+
+    Rows whose id is in ``synthetic`` (attack examples) are trained on, but the thresholds and
+    the drift reference come from the other rows: they are set for the real traffic's alert
+    rates."""
     import xgboost as xgb
 
     cfg = cfg or TrainConfig()
@@ -192,7 +202,9 @@ def train(
     trees = held_out.num_boosted_rounds()
     review_rate = cfg.review_rate if cfg.review_rate is not None else kind.alert_rates[0]
     block_rate = cfg.block_rate if cfg.block_rate is not None else kind.alert_rates[1]
-    val_scores = held_out.predict(xgb.DMatrix(as_model_input(x[val])))
+    attack = frame[kind.id_field].isin(set(synthetic)).to_numpy()
+    real = val & ~attack
+    val_scores = held_out.predict(xgb.DMatrix(as_model_input(x[real])))
     thresholds = Thresholds(
         review=threshold_for_rate(val_scores, review_rate),
         block=threshold_for_rate(val_scores, block_rate),
@@ -202,7 +214,10 @@ def train(
     from fraudscore._serving.drift import reference
 
     drift = reference(
-        kind.features, x[window], val_scores, {"review": review_rate, "block": block_rate}
+        kind.features,
+        x[window & ~attack],
+        val_scores,
+        {"review": review_rate, "block": block_rate},
     )
     from sklearn.metrics import average_precision_score, roc_auc_score
 
@@ -230,10 +245,11 @@ def train(
             "rows_fit": int(fit.sum()),
             "rows_validation": int(val.sum()),
             "positives_fit": int(y[fit].sum()),
+            "synthetic_rows": int(((fit | val) & attack).sum()),
         },
         "metrics": {
-            "validation_roc_auc": float(roc_auc_score(y[val], val_scores)),
-            "validation_average_precision": float(average_precision_score(y[val], val_scores)),
+            "validation_roc_auc": _metric(roc_auc_score, y[real], val_scores),
+            "validation_average_precision": _metric(average_precision_score, y[real], val_scores),
             "best_iteration": trees - 1,
         },
         "training": {
