@@ -1,6 +1,6 @@
 """Adaptive account-takeover attackers against the login scorer, before and after hardening.
 
-    python -m benchmarks.redteam_logins [--victims 150] [--days 5] [--per-day 4]
+    python -m benchmarks.redteam_logins [--victims 150] [--days 5] [--per-day 8]
                                         [--trained naive_stuffing,targeted,...]
                                         [--challenge-rate 0.01] [--workdir data/redteam]
 
@@ -150,7 +150,7 @@ def main() -> None:
     parser.add_argument("--victims", type=int, default=150)
     parser.add_argument("--days", type=float, default=5.0)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--per-day", type=float, default=4.0, help="attacked accounts a day")
+    parser.add_argument("--per-day", type=float, default=8.0, help="attacked accounts a day")
     parser.add_argument(
         "--trained",
         type=lambda s: tuple(n for n in s.split(",") if n),

@@ -98,9 +98,12 @@ def test_a_hand_built_attack_is_measured_exactly(
     assert r.gain_vs_normal_median == pytest.approx(float(np.median([30 / n for n in normal])))
     own = victim_traffic(theatre, victims, start, 2, 0)
     assert own, "the victims spend during the attack"
-    expected = np.mean([e.amount >= 50 for e in own])
-    assert r.clean_false_flags == pytest.approx(expected)
-    assert r.victim_false_flags == pytest.approx(expected)
+    assert r.clean_false_flags == pytest.approx(np.mean([e.amount >= 50 for e in own]))
+    # Each card is blocked at 12:00 on the first day (the 150): its owner's later events are
+    # not on it, so only those before count.
+    blocked_at = start + timedelta(hours=12)
+    before = [e.amount >= 50 for e in own if e.timestamp < blocked_at]
+    assert r.victim_false_flags == pytest.approx(np.mean(before))
     assert model_alone.clean_false_flags == 0.0
 
 

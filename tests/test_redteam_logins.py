@@ -15,9 +15,11 @@ import pytest
 
 from fraudscore import starter_rules
 from fraudscore._events import Login
+from fraudscore._kinds import LOGIN
 from fraudscore._redteam import Attack, RedTeamReport, Response, Strategy, Victim, run_red_team
 from fraudscore._redteam.logins import CONTROLS, STRATEGIES, THEATRE
 from fraudscore._sim.logins import HOSTING_ASNS, VPN_ASNS
+from fraudscore._training.pipeline import to_events
 
 from .conftest import LOGIN_CUTOFF
 
@@ -235,7 +237,7 @@ def replay_own(v: Victim, a: Attack) -> Iterator[Login]:
     """A hand-built attacker that sends the victim's own past successful logins again (its IP,
     network, device, browser, location and round trip), at their times of day, at its rate."""
     own = v.history[v.history["success"].astype(bool)]
-    rows = THEATRE.to_events(own)
+    rows = to_events(own, LOGIN)
     tod = (own["timestamp"] - own["timestamp"].dt.normalize()).dt.total_seconds().to_numpy()
     for day in range(int(DAYS)):
         picks = a.rng.choice(len(rows), size=max(1, int(a.rng.poisson(len(rows) / 30))))

@@ -149,16 +149,13 @@ class Timezone(click.ParamType):
     name = "zone"
 
     def convert(self, value: Any, param: Any, ctx: Any) -> str:
-        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+        from fraudscore._columns import Columns
+        from fraudscore._errors import ConfigError
 
         try:
-            ZoneInfo(str(value))
-        except (ZoneInfoNotFoundError, ValueError):
-            self.fail(
-                f"got {value!r}, expected an IANA timezone name like 'UTC' or 'Europe/Paris'",
-                param,
-                ctx,
-            )
+            Columns(timezone=str(value))  # the library's own check
+        except ConfigError as exc:
+            self.fail(f"got {value!r}, expected {exc.expected}", param, ctx)
         return str(value)
 
 

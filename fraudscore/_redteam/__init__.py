@@ -73,16 +73,16 @@ def attack_examples(
     start: datetime,
     end: datetime,
     strategies: Iterable[str | Strategy] | None = None,
-    per_day: float = 2.0,
+    per_day: float | None = None,
     days: float = 5.0,
     seed: int = 0,
 ) -> pd.DataFrame:
     """Labelled attacks to train a model against: each day in ``[start, end)``, ``per_day``
-    cards or accounts of ``history`` attacked by the built-in ``strategies`` (default: the
-    kind's ``trained`` set) for ``days``, as canonical rows with ``is_fraud``/``is_ato`` set.
-    Fold them with the history and pass their ids as ``train_model(..., synthetic=...)`` so that
-    the thresholds stay those of the real traffic; hold their victims out of a red team
-    (``red_team(..., exclude=frame[entity])``)."""
+    (default: the kind's ``examples_per_day``) cards or accounts of ``history`` attacked by
+    ``strategies`` (default: the kind's ``trained`` set) for ``days``, as canonical rows with
+    ``is_fraud``/``is_ato`` set. Fold them with the history and pass their ids as
+    ``train_model(..., synthetic=...)`` so that the thresholds stay those of the real traffic;
+    hold their victims out of a red team (``red_team(..., exclude=frame[entity])``)."""
     theatre = _theatre(kind)
     return harness_examples(
         theatre,
@@ -90,7 +90,7 @@ def attack_examples(
         theatre.trained if strategies is None else strategies,
         start=start,
         end=end,
-        per_day=per_day,
+        per_day=theatre.examples_per_day if per_day is None else per_day,
         days=days,
         seed=seed,
     )
@@ -102,7 +102,7 @@ def with_attack_examples(
     start: date,
     end: date,
     *,
-    per_day: float = 2.0,
+    per_day: float | None = None,
     seed: int = 0,
 ) -> tuple[pd.DataFrame, list[str]]:
     """``history`` with :func:`attack_examples` of the kind's trained strategies on the days

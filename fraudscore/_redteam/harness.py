@@ -21,8 +21,9 @@ Outcomes, in a fraud team's units (per victim, then the median over victims):
   a blocked one (the third decision) ends the attack: the card or account is blocked;
 - the gain is counted before the first block, and reported in units of the victim's normal
   activity over the same days (its spend; its successful logins), from its history;
-- false flags: the victims' own events flagged during the attack, beside the same traffic
-  without any attack (the clean run);
+- false flags: the victims' own events flagged during the attack (until their card or
+  account is blocked: later events are not on it), beside the same traffic without any attack
+  (the clean run);
 - queries: the attempts the attacker sent.
 """
 
@@ -105,6 +106,14 @@ class Strategy:
         if self.knowledge not in KNOWLEDGE:
             raise ConfigError("knowledge", self.knowledge, f"one of {list(KNOWLEDGE)}")
 
+    @classmethod
+    def of(
+        cls, plan: Callable[[Victim, Attack], Plan], knowledge: Knowledge, controls: tuple[str, ...]
+    ) -> Strategy:
+        """A strategy named after its plan function, described by its docstring."""
+        doc = " ".join((plan.__doc__ or "").split())
+        return cls(plan.__name__, knowledge, controls, doc, plan)
+
 
 @dataclass(frozen=True)
 class Theatre:
@@ -120,8 +129,6 @@ class Theatre:
     gain: Callable[[Any], float]
     #: Whether an attempt counts in the flagged share (logins: only correct credentials).
     counted: Callable[[Any], bool]
-    #: Events of ``kind`` from rows of a canonical frame.
-    to_events: Callable[[pd.DataFrame], list[Any]]
     strategies: Mapping[str, Strategy]
     #: Columns that the victims' resampled traffic keeps from their past events.
     traffic_columns: tuple[str, ...]
@@ -131,6 +138,8 @@ class Theatre:
     #: The strategies that ``attack_examples`` trains against by default (the rest are held
     #: out, to measure a hardened model on attacks it never saw); empty: no hardening.
     trained: tuple[str, ...] = ()
+    #: How many cards or accounts a day ``attack_examples`` attacks by default.
+    examples_per_day: float = 2.0
 
 
 class Attack:
@@ -313,7 +322,7 @@ def pick_victims(
     victims = []
     for entity in chosen:
         rows = by_entity[entity]
-        gain = sum(theatre.gain(e) for e in theatre.to_events(rows))
+        gain = sum(theatre.gain(e) for e in _events(theatre, rows))
         victims.append(Victim(entity, rows, gain / 30.0))
     return victims
 
@@ -355,7 +364,15 @@ def victim_traffic(
     frame = pd.DataFrame(rows).sort_values("timestamp", kind="stable")
     id_field = _id_field(theatre)
     frame[id_field] = [f"own-{i}" for i in range(len(frame))]
-    return theatre.to_events(frame.reset_index(drop=True))
+    return _events(theatre, frame.reset_index(drop=True))
+
+
+def _events(theatre: Theatre, frame: pd.DataFrame) -> list[Any]:
+    """Events of the theatre's kind from rows of a canonical frame."""
+    from fraudscore._kinds import kind_spec
+    from fraudscore._training.pipeline import to_events
+
+    return to_events(frame, kind_spec(theatre.kind))
 
 
 def _id_field(theatre: Theatre) -> str:
@@ -653,8 +670,11 @@ def _run(
             heapq.heappush(queue, (first.timestamp.timestamp(), order, i, first))
             order += 1
     grey = strategy is not None and strategy.knowledge != "black"
+    blocked: set[str] = set()
     while queue:
         _, _, i, event = heapq.heappop(queue)
+        if i < 0 and getattr(event, theatre.entity) in blocked:
+            continue  # the card or account was blocked: its owner's later events are not on it
         result = scorer.score(event)
         scorer.record(event)
         flagged = result.decision != allow
@@ -672,6 +692,7 @@ def _run(
             out.gains[i] += theatre.gain(event)
         if result.decision == block:
             out.blocked[i] = True
+            blocked.add(victims[i].entity)
             plans[i] = None  # the card or account is blocked: the attack ends
             continue
         running = plans[i]

@@ -21,12 +21,11 @@ from __future__ import annotations
 
 import zlib
 from dataclasses import dataclass, replace
-from typing import Any
 
 import numpy as np
 
 from fraudscore._events import Login
-from fraudscore._redteam.harness import Attack, Knowledge, Plan, Strategy, Theatre, Victim
+from fraudscore._redteam.harness import Attack, Plan, Strategy, Theatre, Victim
 from fraudscore._sim.logins import (
     COUNTRIES,
     HOSTING_ASNS,
@@ -306,30 +305,18 @@ def reason_guided(v: Victim, a: Attack) -> Plan:
                 t += 6 * HOUR
 
 
-def _strategy(plan: Any, knowledge: Knowledge) -> Strategy:
-    doc = " ".join((plan.__doc__ or "").split())
-    return Strategy(plan.__name__, knowledge, CONTROLS, doc, plan)
-
-
 STRATEGIES: dict[str, Strategy] = {
     s.name: s
     for s in (
-        _strategy(naive_stuffing, "black"),
-        _strategy(vpn_in_country, "black"),
-        _strategy(targeted, "black"),
-        _strategy(device_replay, "black"),
-        _strategy(slow_stuffing, "black"),
-        _strategy(post_takeover_warmup, "black"),
-        _strategy(reason_guided, "grey"),
+        Strategy.of(naive_stuffing, "black", CONTROLS),
+        Strategy.of(vpn_in_country, "black", CONTROLS),
+        Strategy.of(targeted, "black", CONTROLS),
+        Strategy.of(device_replay, "black", CONTROLS),
+        Strategy.of(slow_stuffing, "black", CONTROLS),
+        Strategy.of(post_takeover_warmup, "black", CONTROLS),
+        Strategy.of(reason_guided, "grey", CONTROLS),
     )
 }
-
-
-def _events(frame: Any) -> list[Any]:
-    from fraudscore._kinds import LOGIN
-    from fraudscore._training.pipeline import to_events
-
-    return to_events(frame, LOGIN)
 
 
 THEATRE = Theatre(
@@ -339,7 +326,6 @@ THEATRE = Theatre(
     gain_name="takeovers",
     gain=lambda login: 1.0 if login.success else 0.0,
     counted=lambda login: bool(login.success),
-    to_events=_events,
     strategies=STRATEGIES,
     traffic_columns=(
         "user_id",
@@ -354,4 +340,14 @@ THEATRE = Theatre(
         "rtt_ms",
     ),
     attack_labels=("is_ato", "is_attack_ip"),
+    # What benchmarks/redteam_logins.py measured best (8 accounts a day): these five trained on,
+    # slow_stuffing and reason_guided (grey box) held out; 16 a day cost more clean AP than 0.01.
+    trained=(
+        "naive_stuffing",
+        "vpn_in_country",
+        "targeted",
+        "device_replay",
+        "post_takeover_warmup",
+    ),
+    examples_per_day=8.0,
 )

@@ -10,12 +10,11 @@ box). Times are seconds from the attack's start (midnight of its first day).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
 from fraudscore._events import Transaction
-from fraudscore._redteam.harness import Attack, Knowledge, Plan, Strategy, Theatre, Victim
+from fraudscore._redteam.harness import Attack, Plan, Strategy, Theatre, Victim
 
 __all__ = ["CONTROLS", "STRATEGIES", "THEATRE"]
 
@@ -277,34 +276,22 @@ def card_testing(v: Victim, a: Attack) -> Plan:
         yield _tx(a, card, _daytime(a, 1), terminal, 5 * card.mean, "online")
 
 
-def _strategy(plan: Any, knowledge: Knowledge) -> Strategy:
-    doc = " ".join((plan.__doc__ or "").split())
-    return Strategy(plan.__name__, knowledge, CONTROLS, doc, plan)
-
-
 STRATEGIES: dict[str, Strategy] = {
     s.name: s
     for s in (
-        _strategy(naive_spree, "black"),
-        _strategy(burst, "black"),
-        _strategy(velocity_shaping, "black"),
-        _strategy(amount_splitting, "black"),
-        _strategy(terminal_hopping, "black"),
-        _strategy(threshold_probing, "black"),
-        _strategy(warm_up, "black"),
-        _strategy(card_testing, "black"),
-        _strategy(reason_guided, "grey"),
-        _strategy(mimicry, "grey"),
-        _strategy(model_guided, "white"),
+        Strategy.of(naive_spree, "black", CONTROLS),
+        Strategy.of(burst, "black", CONTROLS),
+        Strategy.of(velocity_shaping, "black", CONTROLS),
+        Strategy.of(amount_splitting, "black", CONTROLS),
+        Strategy.of(terminal_hopping, "black", CONTROLS),
+        Strategy.of(threshold_probing, "black", CONTROLS),
+        Strategy.of(warm_up, "black", CONTROLS),
+        Strategy.of(card_testing, "black", CONTROLS),
+        Strategy.of(reason_guided, "grey", CONTROLS),
+        Strategy.of(mimicry, "grey", CONTROLS),
+        Strategy.of(model_guided, "white", CONTROLS),
     )
 }
-
-
-def _events(frame: Any) -> list[Any]:
-    from fraudscore._kinds import TRANSACTION
-    from fraudscore._training.pipeline import to_events
-
-    return to_events(frame, TRANSACTION)
 
 
 THEATRE = Theatre(
@@ -314,7 +301,6 @@ THEATRE = Theatre(
     gain_name="money",
     gain=lambda tx: float(tx.amount),
     counted=lambda tx: True,
-    to_events=_events,
     strategies=STRATEGIES,
     trained=(
         "naive_spree",
