@@ -245,6 +245,9 @@ def test_attack_examples_are_labelled_attacks_of_the_trained_strategies(
     pd.testing.assert_frame_equal(frame, again)  # seeded: the same examples
     with pytest.raises(ConfigError, match="open loop"):
         attack_examples(history, start=start, end=end, strategies=["model_guided"])
+    first = history["timestamp"].min().normalize()  # nobody is active enough on the first days
+    early = attack_examples(history, start=first, end=first + pd.Timedelta(days=12), seed=3)
+    assert early["timestamp"].min() >= first + pd.Timedelta(days=1)
 
 
 def test_synthetic_rows_train_but_never_set_the_thresholds(offline: Any, tmp_path: Path) -> None:

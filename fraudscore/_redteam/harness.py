@@ -299,9 +299,12 @@ def pick_victims(
     start: datetime,
     seed: int,
     exclude: Iterable[str] = (),
+    *,
+    required: bool = True,
 ) -> list[Victim]:
     """``n`` entities active in the 30 days before ``start`` (at least 5 events), at random,
-    none of ``exclude`` (the victims of the attacks a model was trained on)."""
+    none of ``exclude`` (the victims of the attacks a model was trained on). None there: an
+    error, or (not ``required``) no victims."""
     import pandas as pd
 
     own = genuine(theatre, history)
@@ -311,6 +314,8 @@ def pick_victims(
     counts = recent[theatre.entity].value_counts()
     banned = set(exclude)
     active = sorted(e for e in counts[counts >= 5].index if e not in banned)
+    if not active and not required:
+        return []
     if not active:
         raise EventValidationError(
             "history", len(history), f"{theatre.entity_name}s with 5 events in the last 30 days"
@@ -490,13 +495,10 @@ def attack_examples(
     stop_all = pd.Timestamp(end)
     while day < stop_all:
         n = int(rng.poisson(per_day))
-        chosen = (
-            pick_victims(
-                theatre, history, n, day.to_pydatetime(), int(rng.integers(2**31)), victims
-            )
-            if n
-            else []
-        )
+        chosen = []
+        if n:  # a day with no card or account active enough has no attack
+            when, draw = day.to_pydatetime(), int(rng.integers(2**31))
+            chosen = pick_victims(theatre, history, n, when, draw, victims, required=False)
         for v in chosen:
             victims.add(v.entity)
             strategy = plans[int(rng.integers(len(plans)))]
