@@ -186,8 +186,8 @@ class Scorer:
         # Score a few events of unknown entities now (a read, never a write): the first real
         # event then runs warm code, statements and caches instead of paying for them.
         warm = self.kind.sample()
+        m = replace(self._active, drift=None)
         for _ in range(_WARM_UP):
-            m = replace(self._active, drift=None)
             self._score(m, m.lists(), warm, self.thresholds, MAX_REASONS)
 
     @classmethod
@@ -269,8 +269,9 @@ class Scorer:
         loaded = _loaded(bundle, key, require_signature)
         new = self._model_of(loaded, thresholds)
         warm = self.kind.sample()
+        untracked = replace(new, drift=None)
         for _ in range(_WARM_UP):
-            self._score(replace(new, drift=None), None, warm, new.thresholds, MAX_REASONS)
+            self._score(untracked, None, warm, new.thresholds, MAX_REASONS)
         with self._writing:
             old = self._active
             self._active = replace(new, shadow=old.shadow, rules=old.rules)
