@@ -167,6 +167,14 @@ def test_features_beyond_float32_are_clipped_alike_in_a_row_and_a_batch(scorer: 
             assert alone == contrib.tolist()
             clipped = [math.copysign(F32_MAX, row[0]), *row[1:]]
             assert model.run_one(clipped) == (score, alone)
+    seen: list[np.ndarray] = []
+    real = model._contributions
+    model._contributions = lambda x: (seen.append(x.copy()), real(x))[1]  # type: ignore[method-assign]
+    try:
+        model.run_one(rows[2])  # +inf: the graph gets float32's largest finite value
+    finally:
+        model._contributions = real  # type: ignore[method-assign]
+    assert seen[0][0, 0] == np.float32(F32_MAX) and np.isnan(seen[0][0, -1])
     x = as_model_input(np.array(rows))
     assert x.dtype == np.float32 and np.isfinite(x[:, 0]).all() and np.isnan(x[:, -1]).all()
     assert np.abs(x[:, 0]).max() == np.float32(F32_MAX)
