@@ -43,6 +43,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 
 from fraudscore._errors import ConfigError, EventValidationError
+from fraudscore._kinds import EventKind, kind_spec
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -140,6 +141,11 @@ class Theatre:
     trained: tuple[str, ...] = ()
     #: How many cards or accounts a day ``attack_examples`` attacks by default.
     examples_per_day: float = 2.0
+
+    @property
+    def spec(self) -> EventKind:
+        """The kind attacked: its event type, ids, decisions."""
+        return kind_spec(self.kind)
 
 
 class Attack:
@@ -367,23 +373,16 @@ def victim_traffic(
     if not rows:
         return []
     frame = pd.DataFrame(rows).sort_values("timestamp", kind="stable")
-    id_field = _id_field(theatre)
+    id_field = theatre.spec.id_field
     frame[id_field] = [f"own-{i}" for i in range(len(frame))]
     return _events(theatre, frame.reset_index(drop=True))
 
 
 def _events(theatre: Theatre, frame: pd.DataFrame) -> list[Any]:
     """Events of the theatre's kind from rows of a canonical frame."""
-    from fraudscore._kinds import kind_spec
     from fraudscore._training.pipeline import to_events
 
-    return to_events(frame, kind_spec(theatre.kind))
-
-
-def _id_field(theatre: Theatre) -> str:
-    from fraudscore._kinds import kind_spec
-
-    return kind_spec(theatre.kind).id_field
+    return to_events(frame, theatre.spec)
 
 
 def run_red_team(
@@ -444,7 +443,6 @@ def run_red_team(
                     own,
                     strategy,
                     begin_dt,
-                    begin_dt + timedelta(days=days),
                     days,
                     pools,
                     seed,
@@ -477,14 +475,12 @@ def attack_examples(
     evaluation of a model trained on them."""
     import pandas as pd
 
-    from fraudscore._kinds import kind_spec
-
     plans = _resolve(theatre, strategies)
     if any(p.knowledge == "white" for p in plans):
         raise ConfigError(
             "strategies", [p.name for p in plans], "black- or grey-box strategies (open loop)"
         )
-    kind = kind_spec(theatre.kind)
+    kind = theatre.spec
     allow = Response(kind.decisions[0])
     rng = np.random.default_rng(seed)
     pools = _pools(theatre, history)
@@ -554,11 +550,10 @@ def theatre_fields(theatre: Theatre) -> tuple[str, ...]:
     """The fields of the kind's event type."""
     import dataclasses
 
-    return tuple(f.name for f in dataclasses.fields(kind_event_type(theatre)))
+    return tuple(f.name for f in dataclasses.fields(theatre.spec.event_type))
 
 
 def _source(repo: Path, bundle: Any) -> Any:
-    from fraudscore._kinds import kind_spec
     from fraudscore._online import open_source
 
     return open_source(repo, kind_spec(bundle.kind).views)
@@ -633,7 +628,6 @@ def _run(
     own: Sequence[Any],
     strategy: Strategy | None,
     start: datetime,
-    end: datetime,
     days: float,
     pools: Mapping[str, Sequence[Any]],
     seed: int,
@@ -650,7 +644,7 @@ def _run(
     plans: list[Plan | None] = []
     attacks: list[Attack] = []
     last: list[float] = []
-    stop = end.timestamp()
+    stop = start.timestamp() + days * 86400.0  # the attack window ends here
     for i, v in enumerate(victims):
         out.gains.append(0.0)
         out.normals.append(v.normal_per_day * days)
@@ -718,7 +712,7 @@ def _run(
 def _keeps_rules(event: Any, victim: Victim, last: list[float], i: int, theatre: Theatre) -> float:
     """The time of an attacker's event, after checking that it keeps to the rules of the game:
     an event of its victim, not before its previous one (the past cannot change)."""
-    expected: Any = kind_event_type(theatre)
+    expected: Any = theatre.spec.event_type
     if type(event) is not expected:
         raise EventValidationError("event", type(event).__name__, f"a {theatre.kind} event")
     stamp: datetime = event.timestamp
@@ -735,12 +729,6 @@ def _keeps_rules(event: Any, victim: Victim, last: list[float], i: int, theatre:
         )
     last[i] = t
     return t
-
-
-def kind_event_type(theatre: Theatre) -> type:
-    from fraudscore._kinds import kind_spec
-
-    return kind_spec(theatre.kind).event_type
 
 
 def _stable_hash(name: str) -> int:
