@@ -11,7 +11,14 @@ strategy against the same 150 victims for 5 days, model alone and with the start
 - ``baseline``: ``train_model`` on the history;
 - ``hardened``: the same, on the history plus attack examples (``attack_examples``: open-loop
   runs of the TRAINED strategies against other cards, labelled fraud), so its victims are held
-  out of the attack (``exclude``) and the strategies not trained on are held out too.
+  out of the attack (``exclude``) and the strategies not trained on are held out too;
+- ``hardened + monotone``: with monotone constraints on the features whose direction is known;
+- ``hardened + suspicion``: the defence remembers its own suspicion. A prior model (hardened,
+  trained on the first half of the window) is put in service at the half: ``with_decisions``
+  gives every later event its decision, the history is folded again with them (a flagged
+  attempt counts in the card's ``cust_flagged_1d``, a reviewed or declined one builds no
+  familiarity with its terminal) and the model is trained on that. Its store, clean cost and
+  red team use the decided history; the harness records each attempt with what was served.
 
 Clean cost: average precision and the alert rates at the bundles' thresholds on the test window
 of the clean history (no attack examples), both models.
@@ -39,6 +46,7 @@ from fraudscore import (
     simulate_transactions,
     starter_rules,
     train_model,
+    with_decisions,
 )
 from fraudscore._redteam import THEATRES, attack_examples, red_team
 
@@ -73,7 +81,11 @@ def main() -> None:
     parser.add_argument("--victims", type=int, default=150)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--per-day", type=float, default=2.0, help="attacked cards a day")
+    parser.add_argument(
+        "--models", default="baseline,hardened,hardened + monotone,hardened + suspicion"
+    )
     args = parser.parse_args()
+    wanted = [m.strip() for m in args.models.split(",")]
     t0 = time.time()
     data = world(args.generator, args.seed)
     start = pd.Timestamp(data["timestamp"].max().normalize()) - pd.Timedelta(days=5)
@@ -88,37 +100,62 @@ def main() -> None:
         seed=args.seed,
     )
     victims = set(attacks["customer_id"])
-    hardened_features = build_features(pd.concat([history, attacks], ignore_index=True))
+    examples = pd.concat([history, attacks], ignore_index=True)
+    hardened_features = build_features(examples)
+    synthetic = attacks["transaction_id"]
+    as_of = (start - pd.Timedelta(microseconds=1)).to_pydatetime()
     with tempfile.TemporaryDirectory() as tmp:
         repo = Path(tmp) / "feature_repo"
         shutil.copytree(REPO, repo, ignore=shutil.ignore_patterns("data", "__pycache__"))
-        build_store(repo, clean, as_of=(start - pd.Timedelta(microseconds=1)).to_pydatetime())
-        models = {
-            "baseline": train_model(clean, train_start, train_end, Path(tmp) / "baseline"),
-            "hardened": train_model(
-                hardened_features,
-                train_start,
-                train_end,
-                Path(tmp) / "hardened",
-                synthetic=attacks["transaction_id"],
-            ),
-            "hardened + monotone": train_model(
-                hardened_features,
-                train_start,
-                train_end,
-                Path(tmp) / "monotone",
-                monotone(),
-                synthetic=attacks["transaction_id"],
-            ),
-        }
+        build_store(repo, clean, as_of=as_of)
+        # (bundle, repo, clean features, history its store holds) per model
+        models = {}
+
+        def plain(name: str, features, config=None, ids=()):
+            out = Path(tmp) / name.replace(" ", "")
+            return train_model(features, train_start, train_end, out, config, synthetic=ids)
+
+        if "baseline" in wanted:
+            models["baseline"] = (plain("baseline", clean), repo, clean, history)
+        if "hardened" in wanted:
+            models["hardened"] = (
+                plain("hardened", hardened_features, None, synthetic),
+                repo,
+                clean,
+                history,
+            )
+        if "hardened + monotone" in wanted:
+            trained = plain("monotone", hardened_features, monotone(), synthetic)
+            models["hardened + monotone"] = (trained, repo, clean, history)
+        if "hardened + suspicion" in wanted:
+            half = train_start + (train_end - train_start) / 2
+            prior = train_model(
+                hardened_features, train_start, half, Path(tmp) / "prior", synthetic=synthetic
+            )
+            since = pd.Timestamp(half + pd.Timedelta(days=1), tz="UTC").to_pydatetime()
+            decided = with_decisions(examples, prior.bundle, since=since)
+            served = decided["transaction_id"].isin(synthetic)
+            flagged = decided["decision"].isin(["review", "decline"])
+            print(
+                f"prior model {train_start}..{half}; from {since:%Y-%m-%d}: "
+                f"{flagged[~served].mean():.2%} of real events flagged, "
+                f"{flagged[served].mean():.2%} of attack examples"
+            )
+            trained = plain("suspicion", build_features(decided), None, synthetic)
+            real = decided[~served]
+            real_features = build_features(real)
+            srepo = Path(tmp) / "suspicion_repo"
+            shutil.copytree(REPO, srepo, ignore=shutil.ignore_patterns("data", "__pycache__"))
+            build_store(srepo, real_features, as_of=as_of)
+            models["hardened + suspicion"] = (trained, srepo, real_features, real)
         print(
             f"{args.generator}: {len(history):,} events before {start:%Y-%m-%d}; "
             f"{len(attacks):,} attack examples on {len(victims)} cards "
             f"({', '.join(TRAINED)}), train {train_start}..{train_end}, "
             f"test {test_start}..{test_end}"
         )
-        for name, trained in models.items():
-            ev = evaluate(trained.bundle, clean, test_start, test_end)
+        for name, (trained, store, features, held) in models.items():
+            ev = evaluate(trained.bundle, features, test_start, test_end)
             m = ev.metrics["models"]["model"]
             genuine = ev.scores[ev.scores["is_fraud"] == 0]["decision"]
             print(
@@ -129,8 +166,8 @@ def main() -> None:
             )
             report = red_team(
                 trained.bundle,
-                repo,
-                history,
+                store,
+                held,
                 victims=args.victims,
                 start=start.to_pydatetime(),
                 rules=starter_rules("transaction"),

@@ -15,7 +15,13 @@ week of label delay, then the 7 test days), the Feast store (embedded SQLite) bu
   ``--per-day`` other accounts a day of the training window, labelled takeovers), passed as
   ``synthetic`` so that the thresholds, validation metrics and drift reference stay those of
   the real traffic. Its training victims are held out of the red team (``exclude``), for both
-  models, and the strategies not trained on are held out too.
+  models, and the strategies not trained on are held out too;
+- ``hardened + suspicion`` (``--models``): the defence remembers its own suspicion. A prior
+  model (hardened, trained on the first half of the window) is put in service at the half:
+  ``with_decisions`` gives every later login it scores its decision, the history is folded
+  again with them (a challenged or denied login counts in ``user_flagged_1d`` and builds no
+  familiarity) and the model is trained on that. Its store, clean cost and red team use the
+  decided history; the harness records each attempt with what was served.
 
 Each model is then attacked by every built-in login strategy: ``--victims`` accounts for
 ``--days`` through the real ``Scorer.score`` and ``record``, on a private copy of the store,
@@ -38,7 +44,7 @@ import argparse
 import json
 import shutil
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -55,6 +61,7 @@ from fraudscore import (
     simulate_logins,
     starter_rules,
     train_model,
+    with_decisions,
 )
 from fraudscore._model.bundle import Bundle, Thresholds
 from fraudscore._redteam import THEATRES, attack_examples, red_team
@@ -96,9 +103,15 @@ def build_world(work: Path, days: float) -> World:
 
 
 def train_both(
-    world: World, work: Path, trained: tuple[str, ...], per_day: float, seed: int
-) -> tuple[dict[str, Bundle], pd.DataFrame]:
-    """The baseline and hardened bundles, and the attack examples the hardened one trained on."""
+    world: World,
+    work: Path,
+    trained: tuple[str, ...],
+    per_day: float,
+    seed: int,
+    models: tuple[str, ...] = ("baseline", "hardened"),
+) -> tuple[dict[str, tuple[Bundle, World]], pd.DataFrame]:
+    """The bundles (each with the world it serves: its store, features and history), and the
+    attack examples the hardened ones trained on."""
     train_start, train_end, _, _ = world.windows
     attacks = attack_examples(
         world.history,
@@ -109,17 +122,48 @@ def train_both(
         per_day=per_day,
         seed=seed,
     )
-    hardened = build_features(pd.concat([world.data, attacks], ignore_index=True), "login")
-    bundles = {}
-    for name, features, synthetic in (
-        ("baseline", world.features, ()),
-        ("hardened", hardened, attacks["login_id"]),
-    ):
+    examples = pd.concat([world.data, attacks], ignore_index=True)
+    hardened = build_features(examples, "login")
+    synthetic = attacks["login_id"]
+
+    def fit(name: str, features: OfflineFeatures, ids: Any, start: date, end: date) -> Bundle:
         out = work / f"login_{name}"
         if out.exists():
             shutil.rmtree(out)
-        model = train_model(features, train_start, train_end, out, synthetic=synthetic)
-        bundles[name] = model.bundle
+        return train_model(features, start, end, out, synthetic=ids).bundle
+
+    bundles = {}
+    if "baseline" in models:
+        bundles["baseline"] = (fit("baseline", world.features, (), train_start, train_end), world)
+    if "hardened" in models:
+        bundles["hardened"] = (fit("hardened", hardened, synthetic, train_start, train_end), world)
+    if "hardened + suspicion" in models:
+        half = train_start + (train_end - train_start) / 2
+        prior = fit("prior", hardened, synthetic, train_start, half)
+        since = pd.Timestamp(half + pd.Timedelta(days=1), tz="UTC").to_pydatetime()
+        decided = with_decisions(examples, prior, since=since)
+        served = decided["login_id"].isin(synthetic)
+        flagged = decided["decision"].isin(["challenge", "deny"])
+        print(
+            f"prior model {train_start}..{half}; from {since:%Y-%m-%d}: "
+            f"{flagged[~served].mean():.2%} of real logins flagged, "
+            f"{flagged[served].mean():.2%} of attack examples",
+            flush=True,
+        )
+        bundle = fit(
+            "suspicion", build_features(decided, "login"), synthetic, train_start, train_end
+        )
+        real = decided[~served]
+        features = build_features(real, "login")
+        repo = work / "feature_repo_suspicion"
+        if repo.exists():
+            shutil.rmtree(repo)
+        shutil.copytree(REPO_TEMPLATE, repo, ignore=shutil.ignore_patterns("data", "__pycache__"))
+        as_of = (world.cutoff - pd.Timedelta(microseconds=1)).to_pydatetime()
+        build_store(repo, features, as_of=as_of)
+        history = real[real["timestamp"] < world.cutoff]
+        served_world = replace(world, data=real, features=features, repo=repo, history=history)
+        bundles["hardened + suspicion"] = (bundle, served_world)
     return bundles, attacks
 
 
@@ -164,6 +208,11 @@ def main() -> None:
         help="also attack at this genuine challenge rate (0: the bundle's thresholds only)",
     )
     parser.add_argument("--workdir", type=Path, default=Path("data/redteam"))
+    parser.add_argument(
+        "--models",
+        type=lambda s: tuple(n.strip() for n in s.split(",") if n.strip()),
+        default=("baseline", "hardened", "hardened + suspicion"),
+    )
     args = parser.parse_args()
     if not args.trained:
         raise SystemExit("no strategy to train on: pass --trained (the theatre's set is empty)")
@@ -172,7 +221,7 @@ def main() -> None:
 
     t0 = time.perf_counter()
     world = build_world(work, args.days)
-    bundles, attacks = train_both(world, work, args.trained, args.per_day, args.seed)
+    bundles, attacks = train_both(world, work, args.trained, args.per_day, args.seed, args.models)
     exclude = set(attacks["user_id"])
     built_s = time.perf_counter() - t0
     train_start, train_end, test_start, test_end = world.windows
@@ -196,9 +245,9 @@ def main() -> None:
         "build_s": round(built_s, 1),
         "models": {},
     }
-    for name, bundle in bundles.items():
+    for name, (bundle, served) in bundles.items():
         t0 = time.perf_counter()
-        clean, at_rate = clean_cost(bundle, world, args.challenge_rate)
+        clean, at_rate = clean_cost(bundle, served, args.challenge_rate)
         t = bundle.thresholds
         settings: list[tuple[str, Thresholds | None]] = [
             (f"bundle's thresholds (challenge {t.review:.3f}, deny {t.block:.3f})", None)
@@ -226,8 +275,8 @@ def main() -> None:
         for label, thresholds in settings:
             report = red_team(
                 bundle,
-                world.repo,
-                world.history,
+                served.repo,
+                served.history,
                 victims=args.victims,
                 days=args.days,
                 start=world.cutoff.to_pydatetime(),

@@ -16,7 +16,7 @@ customer_state = state_view(CUSTOMER, [customer])
 terminal_state = state_view(TERMINAL, [terminal])
 customer_terminal_state = state_view(CUSTOMER_TERMINAL, [customer, terminal])
 
-transaction_model_v2 = feature_service(
+transaction_model_v3 = feature_service(
     FEATURE_SERVICE, [customer_state, terminal_state, customer_terminal_state]
 )
 
@@ -51,7 +51,7 @@ country_state = state_view(COUNTRY, [country])
 asn_state = state_view(NETWORK, [network])
 login_totals_state = state_view(TOTALS, [scope])
 
-login_model_v1 = feature_service(
+login_model_v2 = feature_service(
     LOGIN_SERVICE,
     [
         user_state,

@@ -55,6 +55,7 @@ from fraudscore._training.pipeline import (
     read_events,
     score_frame,
     train_model,
+    with_decisions,
 )
 from fraudscore._training.report import write_report, write_shadow_report
 from fraudscore._training.train import TrainConfig, TrainedModel
@@ -127,6 +128,7 @@ __all__ = [
     "starter_rules",
     "train_model",
     "with_attack_examples",
+    "with_decisions",
     "write_report",
     "write_shadow_report",
 ]

@@ -14,11 +14,24 @@ from typing import Any
 
 from fraudscore._errors import EventValidationError
 
-__all__ = ["CHANNELS", "CNP_CHANNELS", "MAX_AMOUNT", "Label", "Login", "Transaction"]
+__all__ = [
+    "CHANNELS",
+    "CNP_CHANNELS",
+    "LOGIN_DECISIONS",
+    "MAX_AMOUNT",
+    "TRANSACTION_DECISIONS",
+    "Label",
+    "Login",
+    "Transaction",
+]
 
 #: Accepted values of ``Transaction.channel``; ``online`` and ``moto`` are card-not-present.
 CHANNELS = frozenset({"pos", "online", "atm", "moto"})
 CNP_CHANNELS = frozenset({"online", "moto"})
+
+#: The decisions of each kind, from the least to the most severe: (below review, review, block).
+TRANSACTION_DECISIONS = ("approve", "review", "decline")
+LOGIN_DECISIONS = ("allow", "challenge", "deny")
 
 #: The largest amount accepted, in currency units: far above any real payment in any currency,
 #: and far inside what the model computes in (float32), squares and sums of a card's history

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 
 from fraudscore._errors import BadRowsError, EventValidationError
-from fraudscore._events import CHANNELS, MAX_AMOUNT
+from fraudscore._events import CHANNELS, LOGIN_DECISIONS, MAX_AMOUNT, TRANSACTION_DECISIONS
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -127,6 +127,18 @@ def _common(rows: _Rows, ids: tuple[str, ...]) -> pd.Series:
     return ts
 
 
+def _served(rows: _Rows, names: tuple[str, ...]) -> pd.Series | None:
+    """The optional ``decision`` column: what the defence in service decided for the event
+    (one of ``names``), or missing where unknown (a history from before the defence)."""
+    df = rows.df
+    if "decision" not in df.columns:
+        return None
+    values = df["decision"].astype(object).where(df["decision"].notna(), None)
+    ok = values.map(lambda v: v is None or (isinstance(v, str) and v in names))
+    rows.check("decision", ~ok.to_numpy(dtype=bool), f"one of {list(names)} or missing")
+    return values
+
+
 def _finish(
     out: pd.DataFrame, keep: np.ndarray, dropped: dict[str, int], order: str
 ) -> pd.DataFrame:
@@ -169,6 +181,7 @@ def prepare_transactions(
     if "channel" in optional:
         ok = optional["channel"].map(lambda v: v is None or v in CHANNELS).to_numpy(dtype=bool)
         rows.check("channel", ~ok, f"one of {sorted(CHANNELS)} or missing")
+    served = _served(rows, TRANSACTION_DECISIONS)
     label_time = None
     if labelled:
         _binary(rows, "is_fraud", "0/1 or a bool")
@@ -186,6 +199,8 @@ def prepare_transactions(
     out["amount"] = amount
     for column, values in optional.items():
         out[column] = values
+    if served is not None:
+        out["decision"] = served
     if labelled:
         out["is_fraud"] = df["is_fraud"].where(keep, 0).astype(np.int8)
         out["label_time"] = label_time
@@ -256,6 +271,7 @@ def prepare_logins(
         rows.check(column, bad, f"a number in [-{limit:g}, {limit:g}]")
     rtt = pd.to_numeric(extra["rtt_ms"], errors="coerce").to_numpy(dtype=np.float64)
     rows.check("rtt_ms", rtt < 0, "a non-negative number of milliseconds", values=extra["rtt_ms"])
+    served = _served(rows, LOGIN_DECISIONS)
     if labelled:
         _binary(rows, "is_ato", "a bool (or 0/1)")
         if "is_attack_ip" in df.columns:
@@ -274,6 +290,8 @@ def prepare_logins(
     device = extra["device_id"]
     out["device_id"] = device.astype(object).where(device.notna(), None)
     out["latitude"], out["longitude"], out["rtt_ms"] = lat, lon, rtt
+    if served is not None:
+        out["decision"] = served
     if labelled:
         out["is_ato"] = flags("is_ato").astype(np.int8)
         if "is_attack_ip" in df.columns:

@@ -39,16 +39,24 @@ def ratio(num: float, den: float) -> float:
     return num / den if den > 0 else NAN
 
 
+def flagged(event: dict[str, Any]) -> bool:
+    """The defence held or refused the event: its served decision (``decision``, None when
+    unknown) is not the first of its kind."""
+    return event.get("decision") not in (None, "approve", "allow")
+
+
 def transaction_features(events: Sequence[dict[str, Any]]) -> list[dict[str, float]]:
     """Every transaction feature, per event. Event keys: timestamp (datetime), customer_id,
-    terminal_id, amount, channel, is_fraud, label_time (datetime)."""
+    terminal_id, amount, channel, is_fraud, label_time (datetime), decision (what was served,
+    or None)."""
     out = []
     for i, e in enumerate(events):
         t = e["timestamp"].timestamp()
         before = events[:i]
         card = [x for x in before if x["customer_id"] == e["customer_id"]]
         term = [x for x in before if x["terminal_id"] == e["terminal_id"]]
-        pair = [x for x in card if x["terminal_id"] == e["terminal_id"]]
+        # Familiarity with a terminal: the card's uses of it that the defence let through.
+        pair = [x for x in card if x["terminal_id"] == e["terminal_id"] and not flagged(x)]
         ct = [x["timestamp"].timestamp() for x in card]
         kt = [x["timestamp"].timestamp() for x in term]
         pt = [x["timestamp"].timestamp() for x in pair]
@@ -115,6 +123,9 @@ def transaction_features(events: Sequence[dict[str, Any]]) -> list[dict[str, flo
                 "amt_z_7d": z_score(7 * D),
                 "amt_z_30d": z_score(30 * D),
                 "spend_spike_1d_30d": spend_spike(),
+                "cust_flagged_1d": decayed(
+                    t, [x["timestamp"].timestamp() for x in card if flagged(x)], D
+                ),
             }
         )
     return out
@@ -130,7 +141,9 @@ def km_between(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
 
 def login_features(events: Sequence[dict[str, Any]]) -> list[dict[str, float]]:
     """Every login feature, per event. Event keys: timestamp, user_id, ip, country, asn,
-    browser, os (families), success, device_id, latitude, longitude, rtt_ms."""
+    browser, os (families), success, device_id, latitude, longitude, rtt_ms, decision (what was
+    served, or None). A success the defence challenged or denied counts as an attempt, never as
+    a success: it builds no familiarity."""
     out = []
     for i, e in enumerate(events):
         t = e["timestamp"].timestamp()
@@ -139,10 +152,13 @@ def login_features(events: Sequence[dict[str, Any]]) -> list[dict[str, float]]:
         def times(rows: Sequence[dict[str, Any]]) -> list[float]:
             return [x["timestamp"].timestamp() for x in rows]
 
+        def trusted(x: dict[str, Any]) -> bool:
+            return bool(x["success"]) and not flagged(x)
+
         mine = [x for x in before if x["user_id"] == e["user_id"]]
-        ok = [x for x in mine if x["success"]]
+        ok = [x for x in mine if trusted(x)]
         failed = [x for x in mine if not x["success"]]
-        everyone_ok = [x for x in before if x["success"]]
+        everyone_ok = [x for x in before if trusted(x)]
         total = decayed(t, times(everyone_ok), 30 * D)
 
         def share(field: str) -> float:
@@ -200,14 +216,14 @@ def login_features(events: Sequence[dict[str, Any]]) -> list[dict[str, float]]:
                 "fam_os": familiarity("os", share("os")),
                 "country_popularity": p_country,
                 "asn_popularity": p_asn,
-                "device_succ_90d": decayed(t, times([x for x in dev if x["success"]]), 90 * D),
-                "fam_device": decayed(t, times([x for x in dev if x["success"]]), 90 * D)
+                "device_succ_90d": decayed(t, times([x for x in dev if trusted(x)]), 90 * D),
+                "fam_device": decayed(t, times([x for x in dev if trusted(x)]), 90 * D)
                 / (succ + 2.0),
                 "device_secs_since": t - times(dev)[-1] if dev else NAN,
-                "country_succ_90d": decayed(t, times([x for x in ctry if x["success"]]), 90 * D),
+                "country_succ_90d": decayed(t, times([x for x in ctry if trusted(x)]), 90 * D),
                 "fam_country": familiarity("country", p_country),
                 "country_secs_since": t - times(ctry)[-1] if ctry else NAN,
-                "asn_succ_90d": decayed(t, times([x for x in net if x["success"]]), 90 * D),
+                "asn_succ_90d": decayed(t, times([x for x in net if trusted(x)]), 90 * D),
                 "fam_asn": familiarity("asn", p_asn),
                 "kmh_since_success": kmh,
                 "ip_n_1h": decayed(t, times(from_ip), H),
@@ -218,6 +234,7 @@ def login_features(events: Sequence[dict[str, Any]]) -> list[dict[str, float]]:
                 "ip_user_n_30d": decayed(
                     t, times([x for x in from_ip if x["user_id"] == e["user_id"]]), 30 * D
                 ),
+                "user_flagged_1d": decayed(t, times([x for x in mine if flagged(x)]), D),
             }
         )
     return out

@@ -51,9 +51,9 @@ def test_get_online_features_returns_the_materialized_state(
 
 
 def test_feature_service_names_every_view(built_repo: Path) -> None:
-    """transaction_model_v2 is registered and covers all three state views."""
+    """transaction_model_v3 is registered and covers all three state views."""
     store = open_store(built_repo)
-    service = store.get_feature_service("transaction_model_v2")
+    service = store.get_feature_service("transaction_model_v3")
     assert sorted(p.name for p in service.feature_view_projections) == sorted(v.name for v in VIEWS)
 
 

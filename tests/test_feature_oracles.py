@@ -76,6 +76,10 @@ def transaction_frames(draw: Any) -> pd.DataFrame:
                 "channel": draw(st.sampled_from([None, "pos", "online", "atm", "moto"])),
                 "is_fraud": draw(st.sampled_from([0, 0, 1])),
                 "label_time": ts + timedelta(seconds=draw(st.integers(0, 5 * 86400))),
+                # What the defence served (None: unknown, a history from before it).
+                "decision": draw(
+                    st.sampled_from([None, "approve", "approve", "review", "decline"])
+                ),
             }
         )
     return pd.DataFrame(rows)
@@ -102,6 +106,7 @@ def login_frames(draw: Any) -> pd.DataFrame:
                 "longitude": None if place is None else place[1],
                 "rtt_ms": draw(st.sampled_from([None, 12.5, 80.0])),
                 "is_ato": 0,
+                "decision": draw(st.sampled_from([None, "allow", "allow", "challenge", "deny"])),
             }
         )
     return pd.DataFrame(rows)
@@ -139,7 +144,7 @@ def compare(
 @SETTINGS
 @given(frame=transaction_frames())
 def test_every_transaction_feature_equals_its_oracle(bundle_dir: Path, frame: pd.DataFrame) -> None:
-    """All 20 transaction features, offline and online, equal the brute-force definitions."""
+    """All 24 transaction features, offline and online, equal the brute-force definitions."""
     offline, online = both_paths(TRANSACTION, bundle_dir, frame)
     events = [
         {
@@ -147,6 +152,7 @@ def test_every_transaction_feature_equals_its_oracle(bundle_dir: Path, frame: pd
             "timestamp": r.timestamp.to_pydatetime(),
             "label_time": r.label_time.to_pydatetime(),
             "channel": r.channel if isinstance(r.channel, str) else None,
+            "decision": r.decision,
         }
         for r in offline.itertuples(index=False)
     ]
@@ -156,7 +162,7 @@ def test_every_transaction_feature_equals_its_oracle(bundle_dir: Path, frame: pd
 @SETTINGS
 @given(frame=login_frames())
 def test_every_login_feature_equals_its_oracle(login_bundle_dir: Path, frame: pd.DataFrame) -> None:
-    """All 30 login features, offline and online, equal the brute-force definitions."""
+    """All 31 login features, offline and online, equal the brute-force definitions."""
     offline, online = both_paths(LOGIN, login_bundle_dir, frame)
     events = []
     for r in offline.itertuples(index=False):
@@ -176,6 +182,7 @@ def test_every_login_feature_equals_its_oracle(login_bundle_dir: Path, frame: pd
                 "latitude": r.latitude if located else None,
                 "longitude": r.longitude if located else None,
                 "rtt_ms": None if np.isnan(r.rtt_ms) else r.rtt_ms,
+                "decision": r.decision,
             }
         )
     compare(LOGIN, login_features(events), offline, online)

@@ -6,7 +6,7 @@ names. The scorer is written once against :class:`EventKind`; adding a kind adds
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from fraudscore._errors import BundleError
-from fraudscore._events import Login, Transaction
+from fraudscore._events import LOGIN_DECISIONS, TRANSACTION_DECISIONS, Login, Transaction
 from fraudscore._frames import prepare_logins, prepare_transactions
 from fraudscore._kinds import login as _login
 from fraudscore._kinds import transaction as _transaction
@@ -23,7 +23,15 @@ from fraudscore._state import StateView
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["KINDS", "LOGIN", "TRANSACTION", "EventKind", "kind_spec"]
+__all__ = [
+    "KINDS",
+    "LOGIN",
+    "TRANSACTION",
+    "EventKind",
+    "kind_spec",
+    "served_columns",
+    "served_values",
+]
 
 
 @dataclass(frozen=True)
@@ -81,7 +89,7 @@ TRANSACTION = EventKind(
     compute=_transaction.features,
     display=_transaction.DISPLAY,
     catalogue=_transaction.CATALOGUE,
-    decisions=("approve", "review", "decline"),
+    decisions=TRANSACTION_DECISIONS,
     alert_rates=(0.03, 0.01),
     prepare=prepare_transactions,
     frame_columns=_transaction.frame_columns,
@@ -107,7 +115,7 @@ LOGIN = EventKind(
     compute=_login.features,
     display=_login.DISPLAY,
     catalogue=_login.CATALOGUE,
-    decisions=("allow", "challenge", "deny"),
+    decisions=LOGIN_DECISIONS,
     alert_rates=(0.05, 0.005),
     prepare=prepare_logins,
     frame_columns=_login.frame_columns,
@@ -122,6 +130,26 @@ LOGIN = EventKind(
 )
 
 KINDS: dict[str, EventKind] = {k.name: k for k in (TRANSACTION, LOGIN)}
+
+
+def served_columns(
+    decisions: Sequence[str | None] | np.ndarray | None, n: int, names: Sequence[str]
+) -> dict[str, np.ndarray]:
+    """The columns that the served decisions give a kind's state, one element per event:
+    ``flagged`` (1.0 where the defence reviewed or blocked the event) and ``allowed`` (1.0 where
+    it let it through: the first decision). An unknown decision (``None``: no ``decision``
+    column, or a history from before the defence) counts as allowed and not flagged."""
+    if decisions is None:
+        return {"flagged": np.zeros(n), "allowed": np.ones(n)}
+    served = np.asarray(decisions, dtype=object)
+    flagged = np.isin(served, list(names[1:])).astype(np.float64)
+    return {"flagged": flagged, "allowed": 1.0 - flagged}
+
+
+def served_values(decision: str | None, names: Sequence[str]) -> dict[str, float]:
+    """:func:`served_columns` of one event, as floats (the online path)."""
+    flagged = 0.0 if decision is None or decision == names[0] else 1.0
+    return {"flagged": flagged, "allowed": 1.0 - flagged}
 
 
 def kind_spec(kind: object, *, where: object = "bundle") -> EventKind:

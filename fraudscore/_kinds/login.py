@@ -88,13 +88,16 @@ USER = StateView(
         Accumulator("n_30d", "login", 30 * DAY),
         Accumulator("fail_1h", "login", HOUR, "fail"),
         Accumulator("fail_1d", "login", DAY, "fail"),
+        # The defence's own suspicion: logins it challenged or denied.
+        Accumulator("flagged_1d", "login", DAY, "flagged"),
         Accumulator("succ_90d", "success", 90 * DAY),
         *(Accumulator(f"browser_{b}_90d", "success", 90 * DAY, f"browser_{b}") for b in BROWSERS),
         *(Accumulator(f"os_{o}_90d", "success", 90 * DAY, f"os_{o}") for o in OSES),
     ),
     latest=(Latest("lat", "geo", "lat"), Latest("lon", "geo", "lon")),
     ttl=timedelta(days=180),
-    description="Per user: login and failure counts, browser and OS mix, last known location.",
+    description="Per user: login and failure counts, logins the defence flagged, browser and "
+    "OS mix, last known location.",
 )
 
 
@@ -182,7 +185,7 @@ VIEWS: tuple[StateView, ...] = (
 )
 #: (event column, view): 1.0 when the view had no fresh state for the event's key before it.
 DERIVED = (("new_ip_user", "ip_user_state"),)
-FEATURE_SERVICE = "login_model_v1"
+FEATURE_SERVICE = "login_model_v2"
 
 FEATURES: tuple[str, ...] = (
     "success",
@@ -215,6 +218,7 @@ FEATURES: tuple[str, ...] = (
     "ip_users_1d",
     "ip_fail_ratio_1d",
     "ip_user_n_30d",
+    "user_flagged_1d",
 )
 
 _NAN = math.nan
@@ -267,8 +271,9 @@ def label_events(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
 
 
 def clock_masks(cols: Mapping[str, Array], is_label: np.ndarray) -> dict[str, np.ndarray]:
-    """Every attempt moves ``login``; a success ``success``; a located success ``geo``."""
-    success = cols["success"] == 1.0
+    """Every attempt moves ``login``; a success the defence let through ``success`` (a
+    challenged or denied one builds no familiarity); a located one ``geo``."""
+    success = (cols["success"] == 1.0) & (cols["allowed"] == 1.0)
     return {
         "login": ~is_label,
         "success": success & ~is_label,
@@ -278,7 +283,7 @@ def clock_masks(cols: Mapping[str, Array], is_label: np.ndarray) -> dict[str, np
 
 def clocks(values: Mapping[str, float]) -> tuple[str, ...]:
     """The clocks one recorded login moves (as ``clock_masks`` does offline)."""
-    if values["success"] != 1.0:
+    if values["success"] != 1.0 or values["allowed"] != 1.0:
         return ("login",)
     if values["lat"] != values["lat"]:
         return ("login", "success")
@@ -385,6 +390,7 @@ def features(cols: Mapping[str, Any], reads: Mapping[str, Sequence[Any]], xp: An
         ip[_I["users_1d"]],
         ip[_I["fail_1d"]] / (ip[_I["n_1d"]] + 1.0),
         reads["ip_user_state"][_IU["n_30d"]],
+        u[_U["flagged_1d"]],
     ]
 
 
@@ -403,7 +409,7 @@ DISPLAY: dict[str, Callable[[Login, Mapping[str, Any]], Any]] = {
 }
 
 CATALOGUE: dict[str, Any] = {
-    "version": "login-reasons/1",
+    "version": "login-reasons/2",
     "codes": {
         "PASSWORD_CHECK": {
             "features": ["success"],
@@ -437,6 +443,12 @@ CATALOGUE: dict[str, Any] = {
             "template": "about {user_fail_1h:.0f} failed logins on this account in the last "
             "hour, {user_fail_1d:.0f} in the last day",
             "fallback": "no failed logins on record",
+        },
+        "ACCOUNT_RECENTLY_FLAGGED": {
+            "features": ["user_flagged_1d"],
+            "template": "about {user_flagged_1d:.0f} logins on this account were challenged or "
+            "denied in the last day",
+            "fallback": "no login on this account was challenged or denied recently",
         },
         "UNUSUAL_BROWSER": {
             "features": ["fam_browser", "fam_os"],

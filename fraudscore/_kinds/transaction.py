@@ -52,10 +52,12 @@ CUSTOMER = StateView(
         Accumulator("amt2_7d", "tx", 7 * DAY, "amount_sq"),
         Accumulator("amt2_30d", "tx", 30 * DAY, "amount_sq"),
         Accumulator("fraud_30d", "label", 30 * DAY),
+        # The defence's own suspicion: attempts it reviewed or declined (see ``clocks``).
+        Accumulator("flagged_1d", "tx", DAY, "flagged"),
     ),
     ttl=timedelta(days=90),
     description="Per card: decayed transaction counts, amounts and their squares, confirmed "
-    "frauds.",
+    "frauds, attempts the defence flagged.",
 )
 
 TERMINAL = StateView(
@@ -76,14 +78,16 @@ TERMINAL = StateView(
 CUSTOMER_TERMINAL = StateView(
     name="customer_terminal_state",
     keys=("customer_id", "terminal_id"),
-    clocks=("tx",),
-    accumulators=(Accumulator("n_30d", "tx", 30 * DAY),),
+    # Familiarity is built by what went through: a reviewed or declined attempt is not a use.
+    clocks=("ok",),
+    accumulators=(Accumulator("n_30d", "ok", 30 * DAY),),
     ttl=timedelta(days=180),
-    description="Per card and terminal pair: how often and how recently the card used it.",
+    description="Per card and terminal pair: how often and how recently the card was used there "
+    "(transactions the defence let through).",
 )
 
 VIEWS: tuple[StateView, ...] = (CUSTOMER, TERMINAL, CUSTOMER_TERMINAL)
-FEATURE_SERVICE = "transaction_model_v2"
+FEATURE_SERVICE = "transaction_model_v3"
 
 FEATURES: tuple[str, ...] = (
     "amount",
@@ -109,6 +113,7 @@ FEATURES: tuple[str, ...] = (
     "amt_z_7d",
     "amt_z_30d",
     "spend_spike_1d_30d",
+    "cust_flagged_1d",
 )
 
 #: The raw event fields alone: the features of the "raw fields" evaluation baseline.
@@ -142,13 +147,15 @@ def label_events(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
 
 
 def clock_masks(cols: Mapping[str, Array], is_label: np.ndarray) -> dict[str, np.ndarray]:
-    """Which stream events move which clock: transactions ``tx``, fraud labels ``label``."""
-    return {"tx": ~is_label, "label": is_label}
+    """Which stream events move which clock: transactions ``tx``, those the defence let
+    through ``ok`` as well, fraud labels ``label``."""
+    tx = ~is_label
+    return {"tx": tx, "ok": tx & (cols["allowed"] == 1.0), "label": is_label}
 
 
 def clocks(values: Mapping[str, float]) -> tuple[str, ...]:
-    """The clocks one recorded transaction moves."""
-    return ("tx",)
+    """The clocks one recorded transaction moves (as ``clock_masks`` does offline)."""
+    return ("tx", "ok") if values["allowed"] == 1.0 else ("tx",)
 
 
 def keys(tx: Transaction) -> list[tuple[str, ...]]:
@@ -209,7 +216,7 @@ def features(cols: Mapping[str, Any], reads: Mapping[str, Sequence[Any]], xp: An
         k[_K["fraud_30d"]],
         k[_K["fraud_30d"]] / (k[_K["n_30d"]] + 1.0),
         ct[_CT["n_30d"]],
-        at_least(t - ct[_CT["tx_ts"]], 0.0),
+        at_least(t - ct[_CT["ok_ts"]], 0.0),
         _z_score(amount, c[_C["amt_7d"]], c[_C["amt2_7d"]], c[_C["n_7d"]], xp),
         _z_score(amount, c[_C["amt_30d"]], c[_C["amt2_30d"]], c[_C["n_30d"]], xp),
         # Today's spend, this transaction included, against the card's usual daily spend over
@@ -218,6 +225,7 @@ def features(cols: Mapping[str, Any], reads: Mapping[str, Sequence[Any]], xp: An
             c[_C["amt_1d"]] + amount,
             at_least(c[_C["amt_30d"]] / 30.0 * div(c[_C["n_30d"]], c[_C["n_30d"]]), 1.0),
         ),
+        c[_C["flagged_1d"]],
     ]
 
 
@@ -244,7 +252,7 @@ DISPLAY: dict[str, Callable[[Transaction, Mapping[str, Any]], Any]] = {
 #: the template is missing (no history). Templates are ``str.format`` strings over feature values
 #: and ``DISPLAY`` values.
 CATALOGUE: dict[str, Any] = {
-    "version": "transaction-reasons/2",
+    "version": "transaction-reasons/3",
     "codes": {
         "AMOUNT_UNUSUAL": {
             "features": [
@@ -282,6 +290,12 @@ CATALOGUE: dict[str, Any] = {
             "template": "card has {cust_fraud_30d:.1f} confirmed fraud(s) in the last 30 days "
             "(time-weighted)",
             "fallback": "card has no confirmed fraud on record",
+        },
+        "CARD_RECENTLY_FLAGGED": {
+            "features": ["cust_flagged_1d"],
+            "template": "about {cust_flagged_1d:.0f} of this card's attempts were held for "
+            "review or declined in the last day",
+            "fallback": "no attempt on this card was held or declined recently",
         },
         "TERMINAL_FRAUD": {
             "features": ["term_fraud_7d", "term_fraud_30d", "term_fraud_rate_30d"],

@@ -672,7 +672,7 @@ def _run(
         if i < 0 and getattr(event, theatre.entity) in blocked:
             continue  # the card or account was blocked: its owner's later events are not on it
         result = scorer.score(event)
-        scorer.record(event)
+        scorer.record(event, result)
         flagged = result.decision != allow
         if i < 0:
             out.own += 1

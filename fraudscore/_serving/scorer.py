@@ -25,7 +25,7 @@ from fraudscore._errors import (
     RulesError,
 )
 from fraudscore._events import Label
-from fraudscore._kinds import EventKind, kind_spec
+from fraudscore._kinds import EventKind, kind_spec, served_values
 from fraudscore._model.bundle import Bundle, Thresholds, load_bundle, signing_key
 from fraudscore._model.runtime import OnnxModel, scores_of
 from fraudscore._online import FeatureSource, Key, open_source
@@ -765,21 +765,35 @@ class Scorer:
 
     # -- recording ---------------------------------------------------------------------------
 
-    def record(self, event: Any) -> None:
-        """Fold one event into its entities' online state (the offline pipeline's ``update``)."""
-        self.record_many([event])
+    def record(self, event: Any, decided: ScoreResult | str | None = None) -> None:
+        """Fold one event into its entities' online state (the offline pipeline's ``update``).
 
-    def record_many(self, events: Sequence[Any]) -> None:
+        ``decided`` is what the defence served for it (its :class:`ScoreResult`, or the decision
+        name): a reviewed or blocked event counts in the entity's suspicion and builds no
+        familiarity (a declined purchase is not a use of the terminal). ``None``, for an event
+        that was not scored, counts as let through.
+        """
+        self.record_many([event], None if decided is None else [decided])
+
+    def record_many(
+        self, events: Sequence[Any], decided: Sequence[ScoreResult | str | None] | None = None
+    ) -> None:
         """Fold events, in order, into online state: one atomic read-modify-write.
 
-        Every event is validated before anything is read or written. Concurrent writers (threads,
-        processes, machines) lose no update: the store reads and writes under one lock or
-        optimistic transaction (see ``FeatureSource.modify``).
+        ``decided``, when given, holds what was served for each event (see :meth:`record`).
+        Every event and decision is validated before anything is read or written. Concurrent
+        writers (threads, processes, machines) lose no update: the store reads and writes under
+        one lock or optimistic transaction (see ``FeatureSource.modify``).
         """
         self._check_batch(events)
+        served = self._served(events, decided)
         if not events:
             return
-        cols = [self.kind.values(e) for e in events]
+        names = self.kind.decisions
+        cols = [
+            self.kind.values(e) | served_values(d, names)
+            for e, d in zip(events, served, strict=True)
+        ]
         keys = [self._keys(e) for e in events]
         moved = [self.kind.clocks(c) for c in cols]
         derived = self._derived
@@ -806,6 +820,27 @@ class Scorer:
             return changed
 
         self.source.modify([[k[i] for k in keys] for i in range(len(self._views))], step)
+
+    def _served(
+        self, events: Sequence[Any], decided: Sequence[ScoreResult | str | None] | None
+    ) -> list[str | None]:
+        """The decision names of ``decided``, checked: one per event, each the kind's."""
+        if decided is None:
+            return [None] * len(events)
+        given = list(decided) if isinstance(decided, list | tuple) else None
+        if given is None or len(given) != len(events):
+            shown = type(decided).__name__ if given is None else f"{len(given)} decisions"
+            raise EventValidationError(
+                "decided", shown, f"a list of decisions, one per event ({len(events)})"
+            )
+        names = self.kind.decisions
+        out: list[str | None] = []
+        for d in given:
+            name = d.decision if isinstance(d, ScoreResult) else d
+            if name is not None and not (isinstance(name, str) and name in names):
+                raise EventValidationError("decided", d, f"one of {list(names)}, or None")
+            out.append(name)
+        return out
 
     def record_label(self, label: Label) -> None:
         """Fold a fraud label (e.g. a chargeback) into label-derived state, as of ``label_time``.

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from fraudscore._kinds import EventKind
+from fraudscore._kinds import EventKind, served_columns
 from fraudscore._state import NP, PY, Array, StateView
 
 if TYPE_CHECKING:
@@ -192,7 +192,9 @@ def fold_views(
     order = np.lexsort((row, ~is_label, ts_ns))
     row, is_label, ts_ns = row[order], is_label[order], ts_ns[order]
     t = ts_ns / 1e9
-    cols = {k: v[row] for k, v in kind.frame_columns(events).items()}
+    served = events["decision"].to_numpy() if "decision" in events.columns else None
+    columns = kind.frame_columns(events) | served_columns(served, n, kind.decisions)
+    cols = {k: v[row] for k, v in columns.items()}
     cols["t"] = t
     clocks = kind.clock_masks(cols, is_label)
     derived = dict(kind.derived)

@@ -42,6 +42,7 @@ __all__ = [
     "score_frame",
     "to_events",
     "train_model",
+    "with_decisions",
 ]
 
 Kind = Literal["transaction", "login"]
@@ -223,6 +224,48 @@ def score_frame(
     return out
 
 
+def with_decisions(
+    history: pd.DataFrame,
+    bundle: Bundle | str | Path,
+    *,
+    since: datetime | None = None,
+    columns: Columns | None = None,
+) -> pd.DataFrame:
+    """``history`` with a ``decision`` column: what ``bundle``, in service from ``since`` on,
+    decided for each event it scores (the model at the bundle's thresholds, without rules).
+
+    A history from a service holds its served decisions already (the decision log); a
+    simulated one has none, and the defence's own suspicion (what it flagged, and that a
+    refused purchase builds no familiarity) is state that training must see. This gives it
+    without leaking the future: ``bundle`` is a model trained before ``since``, each event is
+    decided from its features alone (state from strictly before it), and the events before
+    ``since``, or not scored (a failed login), keep their decision, or none (let through).
+    One pass: each decision is the bundle's on features folded without the decisions before
+    it (the bundle's own suspicion does not feed back), which is exact for a bundle whose model
+    does not read the suspicion features.
+    """
+    import pandas as pd
+
+    loaded = bundle if isinstance(bundle, Bundle) else load_bundle(bundle)
+    kind = kind_spec(loaded.kind, where=loaded.path)
+    data = columns.apply(history) if columns is not None else history
+    frame = fold_history(kind, kind.prepare(data)).frame
+    decide = kind.scored(frame)
+    if since is not None:
+        decide &= (frame["timestamp"] >= pd.Timestamp(since)).to_numpy()
+    model = OnnxModel(loaded.model_bytes, len(loaded.features))
+    scores, _ = model.run(frame.loc[decide, list(loaded.features)].to_numpy(np.float64))
+    t = loaded.thresholds
+    names = np.asarray(kind.decisions, dtype=object)
+    level = (scores >= t.review).astype(int) + (scores >= t.block)
+    served = dict(zip(frame.loc[decide, kind.id_field], names[level], strict=True))
+    out = data.copy()
+    before = out["decision"] if "decision" in out.columns else pd.Series(None, index=out.index)
+    ids = out[kind.id_field].astype(str)
+    out["decision"] = ids.map(served).astype(object).where(ids.isin(served.keys()), before)
+    return out
+
+
 def _optional(row: Any, names: tuple[str, ...]) -> dict[str, Any]:
     out = {}
     for name in names:
@@ -275,6 +318,9 @@ def replay(
 ) -> list[tuple[Any, ScoreResult]]:
     """Run the real-time loop over ``[start, end)``: score then record each event, and record
     each fraud label when it becomes known, in the offline pipeline's order.
+
+    An event is recorded with what was served for it: the frame's ``decision`` where it has
+    one (as the offline fold reads it), else as let through.
     """
     import pandas as pd
 
@@ -282,6 +328,7 @@ def replay(
     lo, hi = pd.Timestamp(start), pd.Timestamp(end)
     events = frame[(frame["timestamp"] >= lo) & (frame["timestamp"] < hi)]
     stream: list[tuple[float, int, int, Any]] = []
+    served = events["decision"].tolist() if "decision" in events.columns else None
     for i, event in enumerate(to_events(events, kind)):
         stream.append((event.timestamp.timestamp() * 1e6, 1, i, event))
     if any("label" in v.clocks for v in kind.views):  # fraud labels feed state
@@ -299,10 +346,10 @@ def replay(
             stream.append((label.label_time.timestamp() * 1e6, 0, j, label))
     stream.sort(key=lambda s: (s[0], s[1], s[2]))
     results = []
-    for _, is_event, _, event in stream:
+    for _, is_event, i, event in stream:
         if is_event:
             results.append((event, scorer.score(event)))
-            scorer.record(event)
+            scorer.record(event, None if served is None else served[i])
         else:
             scorer.record_label(event)
     return results
