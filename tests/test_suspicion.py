@@ -182,3 +182,29 @@ def test_decided_history_feeds_suspicion_features(sim: pd.DataFrame, bundle_dir:
     pd.testing.assert_frame_equal(
         folded.loc[calm, list(TRANSACTION.features)], plain.loc[calm, list(TRANSACTION.features)]
     )
+
+
+def test_the_starter_rules_decline_a_card_flagged_twice_today(bundle_dir: Path) -> None:
+    """With the starter rules, a card whose last two attempts were held or declined is declined
+    next at a terminal it has not used (REPEATEDLY_FLAGGED), whatever the model says; one flag,
+    two a week ago, or a terminal the card knows, is not enough."""
+    from fraudscore import starter_rules
+
+    scorer = Scorer(
+        load_bundle(bundle_dir),
+        MemorySource(TRANSACTION.views),
+        rules=starter_rules("transaction"),
+    )
+    probe = tx(99, 60)
+    scorer.record(tx(1, 0), "decline")
+    once = scorer.score(probe)
+    assert once.rule != "repeatedly_flagged"
+    scorer.record(tx(2, 1), "review")
+    twice = scorer.score(probe)
+    assert twice.rule == "repeatedly_flagged" and twice.decision == "decline"
+    assert twice.reasons[0].code == "REPEATEDLY_FLAGGED"
+    later = replace(probe, timestamp=probe.timestamp + timedelta(days=7))
+    assert scorer.score(later).rule != "repeatedly_flagged"
+    scorer.record(replace(tx(3, 2), terminal_id="T2"), "approve")  # the card uses T2
+    assert scorer.score(replace(probe, terminal_id="T2")).rule != "repeatedly_flagged"
+    assert scorer.score(replace(probe, terminal_id="T3")).rule == "repeatedly_flagged"
