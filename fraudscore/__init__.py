@@ -5,9 +5,10 @@ per-feature contributions) -> reason codes and decision -> :class:`ScoreResult`.
 
 The data scientist's workflow, on a frame of events: :func:`build_features` (optionally through
 a :class:`Columns` mapping) -> :func:`train_model` -> :func:`evaluate` -> :func:`write_report`;
-:func:`build_store` loads the Feast store that :meth:`Scorer.open` serves from. The red team:
-:func:`red_team` replays adaptive attackers through the real scorer; :func:`attack_examples`
-makes attacks to train against.
+:func:`build_store` loads the Feast store that :meth:`Scorer.open` serves from. In service, a
+:class:`DecisionLog` keeps what was served and :func:`read_decision_log` reads it back to
+retrain on. The red team: :func:`red_team` replays adaptive attackers through the real scorer;
+:func:`attack_examples` makes attacks to train against.
 """
 
 from fraudscore._columns import Columns
@@ -38,6 +39,7 @@ from fraudscore._redteam import (
 )
 from fraudscore._serving.backfill import BackfillReport, backfill
 from fraudscore._serving.drift import DriftReport
+from fraudscore._serving.log import DecisionLog, read_decision_log
 from fraudscore._serving.reasons import Reason
 from fraudscore._serving.rules import Rule, RuleSet, Verdict, load_rules, starter_rules
 from fraudscore._serving.scorer import Scorer, ScoreResult, ShadowRecord, ShadowResult
@@ -70,6 +72,7 @@ __all__ = [
     "BundleError",
     "Columns",
     "ConfigError",
+    "DecisionLog",
     "DriftReport",
     "Evaluation",
     "EventValidationError",
@@ -118,6 +121,7 @@ __all__ = [
     "load_rules",
     "monitor",
     "open_source",
+    "read_decision_log",
     "read_events",
     "red_team",
     "score_frame",

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import gc
 import threading
+import time
 from collections import ChainMap, deque
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -31,6 +32,7 @@ from fraudscore._model.runtime import OnnxModel, scores_of
 from fraudscore._online import FeatureSource, Key, open_source
 from fraudscore._serving.drift import DriftReport, DriftTracker
 from fraudscore._serving.lists import Matcher
+from fraudscore._serving.log import DecisionLog
 from fraudscore._serving.reasons import MAX_REASONS, Reason, ReasonCatalogue, TemplateValues
 from fraudscore._serving.rules import RuleSet, Verdict, load_rules
 from fraudscore._state import NP, PY
@@ -149,12 +151,14 @@ class Scorer:
         shadow_log_size: int = 100_000,
         track_drift: bool = False,
         rules: RuleSet | str | Path | None = None,
+        log: DecisionLog | None = None,
     ) -> None:
         """``on_store_error`` chooses what ``score`` does when the online store fails (down,
         past its timeout, locked): ``"fail"`` raises :class:`FeatureStoreError` (fail closed);
         ``"degrade"`` scores on no-history state and marks the result ``degraded``. Recording
         always raises: a lost state update is never silent. ``rules`` (a :class:`RuleSet` or a
-        rules file) run over every scored event, after the model (:meth:`set_rules`).
+        rules file) run over every scored event, after the model (:meth:`set_rules`). ``log``
+        (a :class:`DecisionLog`) receives every event scored and recorded, off the hot path.
         """
         if on_store_error not in _POLICIES:
             raise ConfigError("on_store_error", on_store_error, f"one of {list(_POLICIES)}")
@@ -176,6 +180,9 @@ class Scorer:
         if type(shadow_log_size) is not int or shadow_log_size < 0:
             raise ConfigError("shadow_log_size", shadow_log_size, "a non-negative int")
         self._shadow_log: deque[ShadowRecord] = deque(maxlen=shadow_log_size)
+        if log is not None and not isinstance(log, DecisionLog):
+            raise ConfigError("log", log, "a DecisionLog, or None")
+        self._log = log
         self._views = self.kind.views
         self._names = [v.name for v in self._views]
         #: Positions of each view's clocks in its state.
@@ -326,6 +333,11 @@ class Scorer:
             self._active = replace(old, rules=rules)
         return old.rules
 
+    @property
+    def log(self) -> DecisionLog | None:
+        """The decision log this scorer writes to, if any (``Scorer(..., log=...)``)."""
+        return self._log
+
     def shadow_log(self, *, clear: bool = False) -> list[ShadowRecord]:
         """The shadow log, oldest first: the last ``shadow_log_size`` events scored with a
         challenger (``Scorer(..., shadow_log_size=...)``, default 100,000)."""
@@ -382,13 +394,10 @@ class Scorer:
     ) -> ScoreResult:
         """Score one event from its entities' online state. Never writes."""
         m = self._active
-        return self._score(
-            m,
-            m.lists(),
-            event,
-            thresholds or m.thresholds,
-            self.max_reasons if max_reasons is None else _check_max_reasons(max_reasons),
-        )
+        k = self.max_reasons if max_reasons is None else _check_max_reasons(max_reasons)
+        if self._log is not None:
+            return self._score_logged(self._log, m, m.lists(), event, thresholds or m.thresholds, k)
+        return self._score(m, m.lists(), event, thresholds or m.thresholds, k)
 
     def _score(
         self,
@@ -428,6 +437,42 @@ class Scorer:
         if m.shadow is None:
             return result
         return self._shadowed(result, event, m.shadow, m.shadow.model.run_one(x)[0])
+
+    def _score_logged(
+        self,
+        log: DecisionLog,
+        m: _Active,
+        lists: Mapping[str, Matcher] | None,
+        event: Any,
+        thr: Thresholds,
+        k: int,
+    ) -> ScoreResult:
+        """``_score``, timed, and logged: the same steps (a test holds the results equal)."""
+        self._check(event)
+        keys = self._keys(event)
+        t0 = time.perf_counter_ns()
+        try:
+            states = self.source.read_one(keys)
+            degraded = False
+        except FeatureStoreError:
+            if not self.degrade:
+                raise
+            states, degraded = [v.empty_row() for v in self._views], True
+        t1 = time.perf_counter_ns()
+        x, missing, stale, late = self._row(event, states)
+        t2 = time.perf_counter_ns()
+        score, contrib = m.model.run_one(x)
+        t3 = time.perf_counter_ns()
+        sums = m.catalogue.code_sums(contrib)
+        result = self._result(
+            m, lists, event, x, score, sums, missing, stale, late, thr, k, degraded
+        )
+        if m.drift is not None:
+            m.drift.add(x, score)
+        if m.shadow is not None:
+            result = self._shadowed(result, event, m.shadow, m.shadow.model.run_one(x)[0])
+        log.scored(self.kind, event, x, result, (t1 - t0) // 1000, (t3 - t2) // 1000)
+        return result
 
     def _shadowed(
         self, result: ScoreResult, event: Any, shadow: _Active, score: float
@@ -471,6 +516,8 @@ class Scorer:
         k = self.max_reasons
         lists = m.lists()  # and one version of the rules' lists
         if len(events) < _ARRAY_BATCH:
+            if self._log is not None:
+                return [self._score_logged(self._log, m, lists, e, thr, k) for e in events]
             return [self._score(m, lists, e, thr, k) for e in events]
         # The batch allocates many small objects that all live until it returns: the cyclic
         # garbage collector, set off again and again by them, cost more than the scoring (half
@@ -491,7 +538,9 @@ class Scorer:
         thr: Thresholds,
         k: int,
     ) -> list[ScoreResult]:
-        x, flags, degraded, contrib, prob = self._batch(m, events, self.degrade)
+        log = self._log
+        timing = None if log is None else [0, 0]
+        x, flags, degraded, contrib, prob = self._batch(m, events, self.degrade, timing)
         sums = m.catalogue.code_sums_many(contrib)
         results = [
             self._result(
@@ -511,13 +560,17 @@ class Scorer:
         if m.drift is not None:
             for row, r in zip(x.tolist(), results, strict=True):
                 m.drift.add(row, r.score)
-        if m.shadow is None:
-            return results
-        shadow = m.shadow
-        scores = scores_of(shadow.model.contributions(x)).tolist()
-        return [
-            self._shadowed(r, e, shadow, s) for r, e, s in zip(results, events, scores, strict=True)
-        ]
+        if m.shadow is not None:
+            shadow = m.shadow
+            scores = scores_of(shadow.model.contributions(x)).tolist()
+            results = [
+                self._shadowed(r, e, shadow, s)
+                for r, e, s in zip(results, events, scores, strict=True)
+            ]
+        if log is not None and timing is not None:  # the batch's times, per event
+            n = len(events)
+            log.scored_many(self.kind, events, x, results, timing[0] // n, timing[1] // n)
+        return results
 
     def score_codes(
         self, events: Sequence[Any], *, thresholds: Thresholds | None = None
@@ -565,10 +618,11 @@ class Scorer:
         return decisions, codes, fired
 
     def _batch(
-        self, m: _Active, events: Sequence[Any], degrade: bool
+        self, m: _Active, events: Sequence[Any], degrade: bool, timing: list[int] | None = None
     ) -> tuple[np.ndarray, list[_Flags], np.ndarray, np.ndarray, np.ndarray]:
         """(features, (missing, stale) per event, degraded, contributions, scores) of many
-        checked events: states read in bulk, features on arrays, one ONNX batch."""
+        checked events: states read in bulk, features on arrays, one ONNX batch. ``timing``,
+        when given, gets the ns spent in the store and in the model added to its two items."""
         n = len(events)
         x = np.empty((n, len(self.kind.features)))
         flags: list[_Flags] = []
@@ -576,6 +630,7 @@ class Scorer:
         for lo in range(0, n, _READ_CHUNK):
             chunk = events[lo : lo + _READ_CHUNK]
             keys = [self._keys(e) for e in chunk]
+            t0 = time.perf_counter_ns() if timing is not None else 0
             try:
                 arrays = self.source.read([list(k) for k in zip(*keys, strict=True)])
             except FeatureStoreError:
@@ -583,8 +638,13 @@ class Scorer:
                     raise
                 arrays = [v.empty(len(chunk)) for v in self._views]
                 degraded[lo : lo + len(chunk)] = True
+            if timing is not None:
+                timing[0] += time.perf_counter_ns() - t0
             x[lo : lo + len(chunk)] = self._rows(chunk, arrays, flags)
+        t0 = time.perf_counter_ns() if timing is not None else 0
         contrib = m.model.contributions(x)
+        if timing is not None:
+            timing[1] += time.perf_counter_ns() - t0
         return x, flags, degraded, contrib, scores_of(contrib)
 
     def _rows(
@@ -819,7 +879,13 @@ class Scorer:
                         states[ks[i]] = changed[ks[i]] = state
             return changed
 
-        self.source.modify([[k[i] for k in keys] for i in range(len(self._views))], step)
+        by_view = [[k[i] for k in keys] for i in range(len(self._views))]
+        if self._log is None:
+            self.source.modify(by_view, step)
+            return
+        t0 = time.perf_counter_ns()
+        self.source.modify(by_view, step)
+        self._log.recorded(self.kind, events, served, (time.perf_counter_ns() - t0) // 1000)
 
     def _served(
         self, events: Sequence[Any], decided: Sequence[ScoreResult | str | None] | None
