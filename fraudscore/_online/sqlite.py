@@ -3,15 +3,29 @@
 It reads and writes Feast's own table layout (one row per entity and feature, Feast's entity-key
 encoding, ``ValueProto`` values) with statements prepared once. A test proves it returns what
 ``get_online_features`` does.
+
+Writers wait in line (``_WriterQueue``), not in SQLite's busy handler: that handler sleeps
+between attempts (1, 2, 5, ... 100 ms), so under contention a waiter can sleep through every
+moment the lock was free and starve past its timeout. Threads of one process wait in a
+first-come, first-served line; processes wait on an ``flock`` of a lock file beside the
+database (``online_store.db.fraudscore-lock``). Both wake a waiter as soon as the holder lets
+go, and ``BEGIN IMMEDIATE`` then finds SQLite's write lock free, unless a writer outside
+fraudscore (``feast materialize``, say) holds it: against those, SQLite's busy timeout still
+applies. Readers take neither lock.
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
 import sqlite3
 import threading
+import time
+import weakref
+from collections import deque
 from collections.abc import Sequence
 from contextlib import closing
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -30,12 +44,19 @@ from fraudscore._online.base import (
 from fraudscore._online.layout import StoreLayout, from_store
 from fraudscore._state import Array, StateView
 
+try:
+    from fcntl import LOCK_EX, LOCK_NB, LOCK_UN, flock
+except ImportError:  # not POSIX: writers of several processes wait in SQLite's busy handler
+    flock = None  # type: ignore[assignment]
+
 if TYPE_CHECKING:
     from feast import FeatureStore
 
 __all__ = ["SqliteSource", "add_read_indexes"]
 
 _SQLITE_TYPES = ("sqlite", "feast.infra.online_stores.sqlite.SqliteOnlineStore")
+#: The lock file's name is the database's with this suffix.
+_LOCK_SUFFIX = ".fraudscore-lock"
 
 
 def add_read_indexes(store: FeatureStore) -> None:
@@ -58,6 +79,176 @@ def add_read_indexes(store: FeatureStore) -> None:
                 )
     except sqlite3.Error as exc:
         raise FeatureStoreError(f"indexing the SQLite online store failed: {exc}") from exc
+
+
+class _Busy(Exception):
+    """The write lock stayed taken for the whole timeout (``_WriterQueue.acquire``)."""
+
+
+class _WriterQueue:
+    """This process's writers to one SQLite file, in line for the write lock of every process.
+
+    A writer first waits for its turn among this process's writers: a first-come, first-served
+    line, the turn handed to the next writer when one ends (``_take_turn``, ``_pass_turn``).
+    Then it takes an exclusive ``flock`` of the lock file, which the kernel grants a waiting
+    process as soon as the holder releases it. One open file description holds the ``flock``
+    for the whole process, which is why only the writer whose turn it is may touch it.
+
+    ``flock`` has no timeout. A contended one is taken by ``_fetch``, a daemon thread blocked
+    in ``flock(LOCK_EX)``, while the writer waits on ``cond`` for what is left of its timeout.
+    A writer that gives up leaves the request standing: the next writer of this process adopts
+    it, or ``_fetch`` releases the lock at once if nobody waits for it any more.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.lock_path = path.with_name(path.name + _LOCK_SUFFIX)
+        self._mode = 0o644
+        with contextlib.suppress(OSError):
+            self._mode = path.stat().st_mode & 0o666  # as SQLite does for its -wal and -shm
+        self._reset()
+
+    def _reset(self) -> None:
+        self._mutex = threading.Lock()  # guards _busy and _line
+        self._busy = False  # a writer of this process has its turn
+        self._line: deque[threading.Lock] = deque()  # the next writers', each held until then
+        self._fd: int | None = None  # opened at the first write; -1: no lock file, SQLite alone
+        self._closer: weakref.finalize | None = None
+        self._cond = threading.Condition(threading.Lock())  # guards the three below
+        self._want = False  # ``_fetch`` is to take (or is blocked taking) the file lock
+        self._waiting = False  # a writer waits for ``_fetch`` to take it
+        self._granted = False  # ``_fetch`` took it for that writer
+        self._fetcher: threading.Thread | None = None
+
+    def after_fork(self) -> None:
+        """In a forked child: the parent's threads, locks and file description are not ours."""
+        if self._closer is not None:
+            self._closer()  # closing the child's copy leaves the parent's lock held
+        self._reset()
+
+    def acquire(self, timeout: float) -> float:
+        """Take the write lock for this thread; returns the seconds left of ``timeout``."""
+        left = self._take_turn(timeout)
+        try:
+            fd = self._open() if self._fd is None else self._fd
+            if fd >= 0 and (self._want or not self._try(fd)):
+                start = time.monotonic()
+                self._wait(left)
+                left -= time.monotonic() - start
+        except BaseException:
+            self._pass_turn()
+            raise
+        return left
+
+    def release(self) -> None:
+        if self._fd is not None and self._fd >= 0:
+            flock(self._fd, LOCK_UN)
+        self._pass_turn()
+
+    def _take_turn(self, timeout: float) -> float:
+        with self._mutex:
+            if not self._busy:
+                self._busy = True
+                return timeout
+            turn = threading.Lock()
+            turn.acquire()
+            self._line.append(turn)
+        start = time.monotonic()
+        if not turn.acquire(timeout=timeout):
+            with self._mutex:
+                if turn in self._line:
+                    self._line.remove(turn)
+                    raise _Busy("queued behind this process's other writers")
+            # else the turn was handed over as the wait ran out: take it
+        return timeout - (time.monotonic() - start)
+
+    def _pass_turn(self) -> None:
+        with self._mutex:
+            if self._line:
+                self._line.popleft().release()  # the next writer's turn; still busy
+            else:
+                self._busy = False
+
+    def _open(self) -> int:
+        fd = -1
+        if flock is not None:
+            try:
+                fd = os.open(self.lock_path, os.O_RDONLY | os.O_CREAT | os.O_CLOEXEC, self._mode)
+            except OSError:
+                pass  # a read-only directory, say: SQLite's own waiting alone, as before
+            else:
+                self._closer = weakref.finalize(self, os.close, fd)
+        self._fd = fd
+        return fd
+
+    def _try(self, fd: int) -> bool:
+        """Take the file lock if it is free."""
+        try:
+            flock(fd, LOCK_EX | LOCK_NB)
+        except BlockingIOError:
+            return False
+        except OSError:  # a file system without flock: SQLite's own waiting alone, as before
+            self._fd = -1
+            if self._closer is not None:
+                self._closer()
+        return True
+
+    def _wait(self, timeout: float) -> None:
+        """Have ``_fetch`` take the file lock; wait for it at most ``timeout`` seconds."""
+        with self._cond:
+            self._waiting = self._want = True
+            if self._fetcher is None:
+                self._fetcher = threading.Thread(
+                    target=self._fetch, name=f"fraudscore {self.lock_path.name}", daemon=True
+                )
+                self._fetcher.start()
+            self._cond.notify_all()
+            granted = self._cond.wait_for(lambda: self._granted, max(timeout, 0.0))
+            self._waiting = self._granted = False
+        if not granted:
+            raise _Busy(f"queued on {str(self.lock_path)!r} behind another process")
+
+    def _fetch(self) -> None:
+        fd, cond = self._fd, self._cond
+        if fd is None or fd < 0:  # pragma: no cover - _wait starts it once the file is open
+            return
+        while True:
+            with cond:
+                cond.wait_for(lambda: self._want)
+            flock(fd, LOCK_EX)  # blocks; the kernel wakes it when the holder releases the lock
+            with cond:
+                if self._waiting:
+                    self._granted = True
+                    cond.notify_all()
+                else:  # the writer gave up: do not hold up the other processes
+                    flock(fd, LOCK_UN)
+                # Last: a writer that sees no request standing may try the lock itself, so the
+                # unlock above must be done by then (or it would undo that writer's lock).
+                self._want = False
+
+
+_QUEUES: weakref.WeakValueDictionary[str, _WriterQueue] = weakref.WeakValueDictionary()
+_QUEUES_LOCK = threading.Lock()
+
+
+def _queue_for(path: Path) -> _WriterQueue:
+    """The one queue of this process for the database at ``path`` (shared by every source)."""
+    key = os.path.realpath(path)
+    with _QUEUES_LOCK:
+        queue = _QUEUES.get(key)
+        if queue is None:
+            queue = _QUEUES[key] = _WriterQueue(Path(key))
+        return queue
+
+
+def _after_fork() -> None:
+    global _QUEUES_LOCK
+    _QUEUES_LOCK = threading.Lock()
+    for queue in list(_QUEUES.values()):
+        queue.after_fork()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork)
 
 
 class SqliteSource:
@@ -116,7 +307,8 @@ class SqliteSource:
             + "event_ts = excluded.event_ts, created_ts = excluded.created_ts"
             for t, has_text in zip(self.tables, self._has_text, strict=True)
         ]
-        self._write_lock = threading.Lock()
+        self._queue = _queue_for(path)
+        self._busy_ms = f"PRAGMA busy_timeout = {int(self.timeout * 1000)}"
         self.read_one([("",) * len(v.keys) for v in self.views])  # compile the read now
 
     def _cursor(self) -> sqlite3.Cursor:
@@ -221,17 +413,21 @@ class SqliteSource:
     def modify(self, keys: Sequence[Sequence[Key]], step: Step) -> None:
         """One ``BEGIN IMMEDIATE`` transaction: the read happens under the write lock, so
         concurrent writers (threads, processes, other ``Scorer`` objects) queue instead of
-        overwriting each other. A writer waits at most ``timeout`` seconds for the lock."""
+        overwriting each other. A writer waits at most ``timeout`` seconds for the lock, in
+        all: in this process's queue, in the queue of processes, then in SQLite's."""
         conn = self._conn()
-        with self._write_lock:
+        try:
+            left = self._queue.acquire(self.timeout)
+        except _Busy as exc:
+            raise self._locked(str(exc)) from exc
+        shortened = left < self.timeout
+        try:
+            if shortened:  # it waited in the queue: SQLite may only have what is left
+                conn.execute(f"PRAGMA busy_timeout = {max(int(left * 1000), 0)}")
             try:
                 conn.execute("BEGIN IMMEDIATE")
             except sqlite3.Error as exc:
-                raise FeatureStoreError(
-                    f"the SQLite online store {str(self.path)!r} stayed locked by another "
-                    f"writer for {self.timeout:g} s ({exc}); raise the scorer's store timeout "
-                    "or find the writer holding it"
-                ) from exc
+                raise self._locked(str(exc)) from exc
             try:
                 states = read_states(self, keys)
                 rows = [list(step(i, s).items()) if keys[i] else [] for i, s in enumerate(states)]
@@ -245,6 +441,18 @@ class SqliteSource:
                         f"writing the SQLite online store failed: {exc}"
                     ) from exc
                 raise
+        finally:
+            self._queue.release()
+            if shortened:  # after the release: the next writer need not wait for this
+                with contextlib.suppress(sqlite3.Error):  # a PRAGMA on an open connection
+                    conn.execute(self._busy_ms)
+
+    def _locked(self, why: str) -> FeatureStoreError:
+        return FeatureStoreError(
+            f"the SQLite online store {str(self.path)!r} stayed locked by another writer for "
+            f"{self.timeout:g} s ({why}); raise the scorer's store timeout or find the writer "
+            "holding it"
+        )
 
     def _upsert(
         self, conn: sqlite3.Connection, rows: Sequence[Sequence[tuple[Key, Sequence[float]]]]
