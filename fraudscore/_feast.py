@@ -30,6 +30,7 @@ __all__ = [
     "materialize_repo",
     "open_store",
     "state_view",
+    "teardown_repo",
     "write_sources",
 ]
 
@@ -174,6 +175,16 @@ def apply_repo(repo: str | Path) -> list[str]:
     add_read_indexes(store)
     write_descriptor(store)  # lets scorers open this repo without importing Feast
     return sorted(o.name for o in objects if isinstance(o, FeatureView))
+
+
+def teardown_repo(repo: str | Path) -> None:
+    """``feast teardown``: delete the repo's online store (its tables or keys) and its registry,
+    so that a following apply and materialize start from nothing. Feast skips a write whose
+    state is not newer than the stored one: a store that lost some state and then recorded more
+    must be emptied before it is rebuilt."""
+    store = open_store(repo)
+    with feast_errors("feast teardown"), _quiet():
+        store.teardown()
 
 
 def materialize_repo(

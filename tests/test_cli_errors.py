@@ -106,6 +106,7 @@ FOLD = ["fold", "--data", "{w}/events.parquet", "--out", "{w}/folded"]
 BACKTEST = ["rules", "backtest", "--rules", "{w}/bad.toml", "--bundle", "{w}/bundle"]
 SIM = ["simulate", "--out", "{w}/sim.parquet"]
 REDTEAM = ["redteam", "--bundle", "{w}/bundle", "--repo", "{w}/repo", "--data", "{w}/events.parquet"]
+REBUILD = ["rebuild", "--repo", "{w}/repo", "--data", "{w}/events.parquet"]
 UNREACHABLE = ["--dask", "tcp://127.0.0.1:1", "--dask-timeout", "1"]
 
 #: (arguments, exit code, what the line must name). 2: a usage error; 1: a failure.
@@ -125,6 +126,15 @@ CASES = {
     ),
     "simulate out is a folder": (["simulate", "--out", "{w}/bundle"], 2, "'--out'"),
     "simulate out under a file": (["simulate", "--out", "{w}/afile/x.parquet"], 2, "'--out'"),
+    # rebuild
+    "rebuild log missing": ([*REBUILD, "--log", "{w}/nolog"], 2, "'--log'"),
+    "rebuild log is a file": ([*REBUILD, "--log", "{w}/afile"], 2, "'--log'"),
+    "rebuild log not a log": ([*REBUILD, "--log", "{w}/bundle"], 2, "log"),
+    "rebuild data not parquet": (
+        ["rebuild", "--data", "{w}/bad.parquet", "--log", "{w}/bundle"],
+        2,
+        "'--data'",
+    ),
     # fold
     "fold data not parquet": (
         ["fold", "--data", "{w}/bad.parquet", "--out", "{w}/f"],

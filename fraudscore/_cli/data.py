@@ -252,6 +252,32 @@ def apply(
 @main.command()
 @click.option("--repo", default=DEFAULT_REPO, show_default=True, type=REPO)
 @click.option(
+    "--data", required=True, type=EVENTS, help="The offline history (events and known labels)."
+)
+@click.option(
+    "--log",
+    "log_dir",
+    required=True,
+    type=click.Path(exists=True, file_okay=False),
+    help="The decision log directory the scorers wrote (DecisionLog).",
+)
+@KIND
+@columns_options
+def rebuild(
+    repo: str, data: str, log_dir: str, kind: str, columns_spec: str | None, timezone: str
+) -> None:
+    """Rebuild a lost online store: the history in --data plus every event --log recorded."""
+    from fraudscore._training.pipeline import read_events, rebuild_store
+
+    history = read_events(data, _columns(columns_spec, timezone))
+    with step("folding the history and the logged events, feast teardown, apply, materialize"):
+        added = rebuild_store(repo, history, log_dir, kind)
+    console.print(f"{len(history):,} {kind}s from the history, {added:,} from the log")
+
+
+@main.command()
+@click.option("--repo", default=DEFAULT_REPO, show_default=True, type=REPO)
+@click.option(
     "--start",
     default="1970-01-02T00:00:00+00:00",
     show_default=True,

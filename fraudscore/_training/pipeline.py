@@ -6,6 +6,7 @@ libraries (pandas, xgboost, feast) are imported here, never on the scoring path.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from collections.abc import Iterable
 from datetime import date, datetime, timedelta
@@ -17,9 +18,9 @@ import numpy as np
 from fraudscore._columns import Columns
 from fraudscore._errors import BundleError, EventValidationError
 from fraudscore._events import Label, Login, Transaction
-from fraudscore._feast import apply_repo, materialize_repo, write_sources
+from fraudscore._feast import apply_repo, materialize_repo, teardown_repo, write_sources
 from fraudscore._frames import BadRows
-from fraudscore._kinds import LOGIN, TRANSACTION, EventKind, kind_spec
+from fraudscore._kinds import KINDS, LOGIN, TRANSACTION, EventKind, kind_spec
 from fraudscore._model.bundle import Bundle, load_bundle
 from fraudscore._model.runtime import OnnxModel
 from fraudscore._training.offline import OfflineFeatures, fold_history
@@ -38,6 +39,7 @@ __all__ = [
     "fingerprint",
     "monitor",
     "read_events",
+    "rebuild_store",
     "replay",
     "score_frame",
     "to_events",
@@ -135,6 +137,67 @@ def build_store(
     start = min(t.min() for t in times).to_pydatetime() - timedelta(seconds=1)
     end = as_of or max(t.max() for t in times).to_pydatetime()
     materialize_repo(repo, start, end, views=list(offline.history))
+
+
+def rebuild_store(
+    repo: str | Path,
+    history: pd.DataFrame,
+    log: str | Path,
+    kind: Kind | str | EventKind = "transaction",
+    *,
+    as_of: datetime | None = None,
+) -> int:
+    """Rebuild the online store after a loss (a Redis restarted without persistence, flushed,
+    a lost SQLite file): ``history`` (the offline events, as for :func:`build_features`) plus
+    every event the decision log under ``log`` recorded that ``history`` lacks (its "record"
+    entries, with the decision served), folded and materialized as of ``as_of`` (default: the
+    newest logged event, else the newest state). The store is emptied first (``feast
+    teardown``), then applied and materialized. Returns how many logged events were added.
+
+    The logged events carry no label (none had arrived; a label that has, is in ``history``).
+    What it cannot recover: recorded events the log dropped (a full queue: ``log.dropped``) or
+    lost (a crash: the last flush interval), and labels recorded online (``record_label``)
+    that ``history`` does not hold.
+    """
+    import pandas as pd
+
+    from fraudscore._serving.log import read_decision_log
+
+    spec = kind if isinstance(kind, EventKind) else kind_spec(kind, where="kind")
+    root = Path(log)
+    strays = sorted(p.name for p in root.iterdir() if p.name not in KINDS) if root.is_dir() else []
+    if strays:  # a wrong folder would rebuild the store from the history alone
+        raise EventValidationError(
+            "log",
+            str(log),
+            f"a decision log directory (kind folders only, not {strays[:3]})",
+            where="input",
+        )
+    served = read_decision_log(log, kind=spec.name)
+    recorded = served[served["entry"] == "record"] if len(served) else served
+    fields = [f.name for f in dataclasses.fields(spec.event_type)]
+    known = set(history[spec.id_field].astype(str)) if spec.id_field in history else set()
+    if len(recorded):
+        recorded = recorded[~recorded[spec.id_field].astype(str).isin(known)]
+        recorded = recorded.drop_duplicates(spec.id_field, keep="last")
+        added = recorded[[*fields, "decision"]].assign(**{spec.label: 0})
+    else:
+        added = pd.DataFrame(columns=[*fields, "decision", spec.label])
+    full = pd.concat([history, added], ignore_index=True) if len(added) else history
+    newest = added["timestamp"].max() if len(added) else None
+    features = build_features(full, spec)  # before anything is deleted: bad rows stop here
+    teardown_repo(repo)  # what survived the loss, or was recorded after it, goes too
+    build_store(repo, features, as_of=as_of or _instant(newest))
+    return len(added)
+
+
+def _instant(ts: Any) -> datetime | None:
+    """Just after ``ts`` (a materialization's end takes in the state written at ``ts``)."""
+    import pandas as pd
+
+    if ts is None or ts != ts:
+        return None
+    return (pd.Timestamp(ts) + pd.Timedelta(microseconds=1)).to_pydatetime()
 
 
 def train_model(
