@@ -262,6 +262,11 @@ CASES = {
         "'--data'",
     ),
     "report out under a file": ([*REPORT, *TEST_DAYS, "--out", "{w}/afile/r.html"], 2, "'--out'"),
+    "report red team not a repo": (
+        [*REPORT, *TEST_DAYS, "--out", "{w}/r.html", "--red-team", "{w}/bundle"],
+        2,
+        "'--red-team'",
+    ),
     "report three bundles": (
         [
             "report",

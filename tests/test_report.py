@@ -8,8 +8,10 @@ import re
 import shutil
 import subprocess
 from datetime import date
+from html import escape as html_escape
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from fraudscore import (
@@ -24,7 +26,7 @@ from fraudscore import (
 )
 from fraudscore._training.report import SECTIONS
 
-from .conftest import LOGIN_TRAIN, TRAIN
+from .conftest import CUTOFF, LOGIN_TRAIN, TRAIN
 
 TEST_DAYS = (date(2018, 5, 3), date(2018, 5, 9))
 LOGIN_TEST_DAYS = (date(2018, 5, 2), date(2018, 5, 8))
@@ -141,3 +143,30 @@ def test_report_renders_in_headless_chromium(champion: Evaluation, tmp_path: Pat
     assert high - low > 100  # text and plots, not a blank page
     colours = len(set(Image.open(shot).convert("RGB").getdata()))
     assert colours > 50  # the embedded plots rendered
+
+
+def test_the_red_team_section_holds_every_strategys_row(
+    champion: Evaluation, bundle_dir: Path, built_repo: Path, sim: pd.DataFrame, tmp_path: Path
+) -> None:
+    """With a red team's report, the HTML has its section: one row per strategy and rules
+    setting, with the numbers the report holds."""
+    from fraudscore import red_team, starter_rules
+
+    attacked = red_team(
+        bundle_dir,
+        built_repo,
+        sim[sim["timestamp"] < CUTOFF],
+        strategies=["naive_spree", "burst"],
+        victims=4,
+        days=1,
+        start=CUTOFF.to_pydatetime(),
+        rules=starter_rules("transaction"),
+    )
+    html = write_report(tmp_path / "r.html", [champion], red_team=attacked).read_text()
+    section = sections(html)["redteam"]
+    header, rows = attacked.rows()
+    assert all(f"<th>{html_escape(h)}</th>" in section for h in header)
+    assert len(rows) == 4  # two strategies, model alone and with rules
+    for row in rows:
+        assert "".join(f"<td>{html_escape(cell)}</td>" for cell in row) in section
+    assert "redteam" not in sections(write_report(tmp_path / "p.html", [champion]).read_text())

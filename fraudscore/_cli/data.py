@@ -468,6 +468,14 @@ def evaluate(
     type=click.Path(exists=True, dir_okay=False),
     help="A rules file: add its backtest (with the first bundle) to the report.",
 )
+@click.option(
+    "--red-team",
+    "red_team_repo",
+    type=REPO,
+    help="A Feast repo holding the state as of the data's end: attack the first bundle with "
+    "its kind's built-in strategies there (on a private copy; with --rules beside it) and add "
+    "the red team's table.",
+)
 @KNOWN
 @data_options
 def report(
@@ -477,6 +485,7 @@ def report(
     test_end: date,
     out_path: str,
     rules: str | None,
+    red_team_repo: str | None,
     known_compromised: str,
     columns_spec: str | None,
     timezone: str,
@@ -499,8 +508,16 @@ def report(
 
         with step("backtesting the rules with the first bundle"):
             backtest = backtest_rules(rules, bundles[0], features, test_start, test_end)
+    attacked = None
+    if red_team_repo:
+        from fraudscore._redteam import red_team
+        from fraudscore._training.pipeline import read_events
+
+        with step("attacking the first bundle with the red team"):
+            history = read_events(data, _columns(columns_spec, timezone))
+            attacked = red_team(bundles[0], red_team_repo, history, rules=rules)
     with step("drawing the report"), written(out_path) as tmp:
-        write_report(tmp, evaluations, backtest=backtest)
+        write_report(tmp, evaluations, backtest=backtest, red_team=attacked)
     console.print(f"report -> {out_path}")
 
 

@@ -259,22 +259,44 @@ class RedTeamReport:
             "strategy", strategy, f"one of {sorted({r.strategy for r in self.results})}"
         )
 
+    def rows(self) -> tuple[list[str], list[list[str]]]:
+        """(header, rows): one row per strategy and rules setting, as text."""
+        header = [
+            "attacker",
+            "knows",
+            "rules",
+            "flagged",
+            "blocked",
+            "attackers stopped",
+            f"{self.gain_name} per {self.entity_name} (median)",
+            f"x normal {self.days:g}-day activity",
+            "victims hit",
+            "victims' own flagged (clean)",
+            "attempts per victim",
+        ]
+        rows = [
+            [
+                r.strategy,
+                r.knowledge,
+                "yes" if r.rules else "no",
+                _share(r.flagged),
+                _share(r.blocked),
+                f"{r.stopped:.0%}",
+                f"{r.gain_median:,.2f}",
+                f"{r.gain_vs_normal_median:.2f}",
+                f"{r.victims_hit:.0%}",
+                f"{r.victim_false_flags:.1%} ({r.clean_false_flags:.1%})",
+                f"{r.queries:.1f}",
+            ]
+            for r in self.results
+        ]
+        return header, rows
+
     def table(self) -> str:
         """A Markdown table, one row per strategy and rules setting."""
-        head = (
-            f"| attacker | knows | rules | flagged | blocked | attackers stopped | "
-            f"{self.gain_name} per {self.entity_name} (median) | x normal {self.days:g}-day "
-            "activity | victims hit | victims' own flagged (clean) | attempts per victim |"
-        )
-        lines = [head, "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
-        for r in self.results:
-            lines.append(
-                f"| {r.strategy} | {r.knowledge} | {'yes' if r.rules else 'no'} | "
-                f"{_share(r.flagged)} | {_share(r.blocked)} | {r.stopped:.0%} | "
-                f"{r.gain_median:,.2f} | "
-                f"{r.gain_vs_normal_median:.2f} | {r.victims_hit:.0%} | "
-                f"{r.victim_false_flags:.1%} ({r.clean_false_flags:.1%}) | {r.queries:.1f} |"
-            )
+        header, rows = self.rows()
+        lines = ["| " + " | ".join(header) + " |", "|---|---|---|" + "---:|" * 8]
+        lines += ["| " + " | ".join(row) + " |" for row in rows]
         return "\n".join(lines)
 
 

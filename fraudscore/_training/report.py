@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
+    from fraudscore._redteam.harness import RedTeamReport
     from fraudscore._training.backtest import Backtest
 
 __all__ = ["SECTIONS", "SHADOW_SECTIONS", "write_report", "write_shadow_report"]
@@ -55,10 +56,15 @@ tr.muted td { color: #777; font-style: italic; }
 
 
 def write_report(
-    path: str | Path, evaluations: Sequence[Evaluation], *, backtest: Backtest | None = None
+    path: str | Path,
+    evaluations: Sequence[Evaluation],
+    *,
+    backtest: Backtest | None = None,
+    red_team: RedTeamReport | None = None,
 ) -> Path:
     """Write the HTML report of one evaluation, or of two (champion, challenger); with a
-    :class:`Backtest` of a rule set, its per-rule and combined tables too."""
+    :class:`Backtest` of a rule set, its per-rule and combined tables too; with a
+    :class:`RedTeamReport` (:func:`fraudscore.red_team`), the adaptive attackers' table."""
     evaluations = list(evaluations)
     if not 1 <= len(evaluations) <= 2:
         raise TrainingError(f"a report takes one or two evaluations, got {len(evaluations)}")
@@ -87,6 +93,8 @@ def write_report(
         parts.append(_challenge(labelled))
     if backtest is not None:
         parts.append(rules_section(backtest))
+    if red_team is not None:
+        parts.append(red_team_section(red_team))
     title = f"fraudscore {kind.name} report: {' vs '.join(e.bundle.version for e in evaluations)}"
     window = evaluations[0].metrics["test_window"]
     note = f"<p class='note'>Test days {window['start']} to {window['end']}.</p>"
@@ -110,6 +118,21 @@ def rules_section(bt: Backtest) -> str:
         note + _table(header, rows, classes) + "<h3>Combined</h3>" + _table(effect_header, effect)
     )
     return _section("rules", "Rules backtest", body)
+
+
+def red_team_section(report: RedTeamReport) -> str:
+    """The red team: one row per strategy (and rules setting), in a fraud team's units."""
+    header, rows = report.rows()
+    note = (
+        f"<p class='note'>Adaptive attackers replayed through the real scorer on a private copy "
+        f"of the store, {report.days:g} days each, the victims' own traffic interleaved, no "
+        f"label arriving. Flagged and blocked: shares of the attempts that counted; "
+        f"{_e(report.gain_name)} per {_e(report.entity_name)}: what the attacker got before the "
+        f"first block, also against the victim's normal activity over the same days; the "
+        f"victims' own events flagged during the attack, beside the same traffic with no "
+        f"attack.</p>"
+    )
+    return _section("redteam", "Red team", note + _table(header, rows))
 
 
 def _summary(labelled: list[tuple[str, Evaluation]]) -> str:
