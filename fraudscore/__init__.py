@@ -7,9 +7,14 @@ The data scientist's workflow, on a frame of events: :func:`build_features` (opt
 a :class:`Columns` mapping) -> :func:`train_model` -> :func:`evaluate` -> :func:`write_report`;
 :func:`build_store` loads the Feast store that :meth:`Scorer.open` serves from. In service, a
 :class:`DecisionLog` keeps what was served and :func:`read_decision_log` reads it back to
-retrain on. The red team: :func:`red_team` replays adaptive attackers through the real scorer;
+retrain on, and :class:`ScorerMetrics` counts and times every call in Prometheus metrics
+(imported on first use: prometheus_client is not loaded by a service that does not use it).
+The red team: :func:`red_team` replays adaptive attackers through the real scorer;
 :func:`attack_examples` makes attacks to train against.
 """
+
+from typing import TYPE_CHECKING as _TYPE_CHECKING
+from typing import Any as _Any
 
 from fraudscore._columns import Columns
 from fraudscore._errors import (
@@ -97,6 +102,7 @@ __all__ = [
     "RulesError",
     "ScoreResult",
     "Scorer",
+    "ScorerMetrics",
     "ShadowRecord",
     "ShadowResult",
     "SqliteSource",
@@ -120,6 +126,8 @@ __all__ = [
     "fold_partitioned",
     "load_bundle",
     "load_rules",
+    "metrics_app",
+    "metrics_text",
     "monitor",
     "open_source",
     "read_decision_log",
@@ -138,3 +146,27 @@ __all__ = [
     "write_report",
     "write_shadow_report",
 ]
+
+if _TYPE_CHECKING:
+    from fraudscore._serving.metrics import ScorerMetrics, metrics_app, metrics_text
+
+#: Public names imported on first use (their dependencies are heavy for a service without them).
+_LAZY = {
+    "ScorerMetrics": "fraudscore._serving.metrics",
+    "metrics_app": "fraudscore._serving.metrics",
+    "metrics_text": "fraudscore._serving.metrics",
+}
+
+
+def __getattr__(name: str) -> _Any:
+    if name in _LAZY:
+        import importlib
+
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'fraudscore' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY})

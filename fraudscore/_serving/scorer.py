@@ -40,6 +40,8 @@ from fraudscore._state import NP, PY
 if TYPE_CHECKING:
     import pandas as pd
 
+    from fraudscore._serving.metrics import ScorerMetrics, _Bound
+
 __all__ = ["STORE_UNAVAILABLE", "ScoreResult", "Scorer", "ShadowRecord", "ShadowResult"]
 
 _READ_CHUNK = 8192
@@ -152,6 +154,7 @@ class Scorer:
         track_drift: bool = False,
         rules: RuleSet | str | Path | None = None,
         log: DecisionLog | None = None,
+        metrics: ScorerMetrics | None = None,
     ) -> None:
         """``on_store_error`` chooses what ``score`` does when the online store fails (down,
         past its timeout, locked): ``"fail"`` raises :class:`FeatureStoreError` (fail closed);
@@ -159,6 +162,7 @@ class Scorer:
         always raises: a lost state update is never silent. ``rules`` (a :class:`RuleSet` or a
         rules file) run over every scored event, after the model (:meth:`set_rules`). ``log``
         (a :class:`DecisionLog`) receives every event scored and recorded, off the hot path.
+        ``metrics`` (a :class:`ScorerMetrics`) counts and times every call in Prometheus metrics.
         """
         if on_store_error not in _POLICIES:
             raise ConfigError("on_store_error", on_store_error, f"one of {list(_POLICIES)}")
@@ -183,6 +187,16 @@ class Scorer:
         if log is not None and not isinstance(log, DecisionLog):
             raise ConfigError("log", log, "a DecisionLog, or None")
         self._log = log
+        if metrics is not None:  # prometheus_client is imported only by a scorer that uses it
+            from fraudscore._serving.metrics import ScorerMetrics
+
+            if not isinstance(metrics, ScorerMetrics):
+                raise ConfigError("metrics", metrics, "a ScorerMetrics, or None")
+        self._metrics_of = metrics
+        #: The per-kind recorder the calls use, bound once (its labelled series made now).
+        self._metrics = None if metrics is None else metrics.bind(self)
+        #: Whether calls take the timed path (``_score_logged``): a log or metrics attached.
+        self._timed = log is not None or metrics is not None
         self._views = self.kind.views
         self._names = [v.name for v in self._views]
         #: Positions of each view's clocks in its state.
@@ -338,6 +352,11 @@ class Scorer:
         """The decision log this scorer writes to, if any (``Scorer(..., log=...)``)."""
         return self._log
 
+    @property
+    def metrics(self) -> ScorerMetrics | None:
+        """The Prometheus metrics this scorer records, if any (``Scorer(..., metrics=...)``)."""
+        return self._metrics_of
+
     def shadow_log(self, *, clear: bool = False) -> list[ShadowRecord]:
         """The shadow log, oldest first: the last ``shadow_log_size`` events scored with a
         challenger (``Scorer(..., shadow_log_size=...)``, default 100,000)."""
@@ -395,9 +414,20 @@ class Scorer:
         """Score one event from its entities' online state. Never writes."""
         m = self._active
         k = self.max_reasons if max_reasons is None else _check_max_reasons(max_reasons)
-        if self._log is not None:
-            return self._score_logged(self._log, m, m.lists(), event, thresholds or m.thresholds, k)
+        if self._timed:
+            return self._score_timed(m, event, thresholds or m.thresholds, k)
         return self._score(m, m.lists(), event, thresholds or m.thresholds, k)
+
+    def _score_timed(self, m: _Active, event: Any, thr: Thresholds, k: int) -> ScoreResult:
+        """``score`` with a log or metrics: a failure is counted, then raised."""
+        metrics = self._metrics
+        if metrics is None:
+            return self._score_logged(self._log, None, m, m.lists(), event, thr, k)
+        try:
+            return self._score_logged(self._log, metrics, m, m.lists(), event, thr, k)
+        except Exception as exc:
+            metrics.failed("score", exc)
+            raise
 
     def _score(
         self,
@@ -440,14 +470,17 @@ class Scorer:
 
     def _score_logged(
         self,
-        log: DecisionLog,
+        log: DecisionLog | None,
+        metrics: _Bound | None,
         m: _Active,
         lists: Mapping[str, Matcher] | None,
         event: Any,
         thr: Thresholds,
         k: int,
     ) -> ScoreResult:
-        """``_score``, timed, and logged: the same steps (a test holds the results equal)."""
+        """``_score``, timed, logged and measured: the same steps (a test holds the results
+        equal)."""
+        start = time.perf_counter_ns()
         self._check(event)
         keys = self._keys(event)
         t0 = time.perf_counter_ns()
@@ -471,7 +504,10 @@ class Scorer:
             m.drift.add(x, score)
         if m.shadow is not None:
             result = self._shadowed(result, event, m.shadow, m.shadow.model.run_one(x)[0])
-        log.scored(self.kind, event, x, result, (t1 - t0) // 1000, (t3 - t2) // 1000)
+        if log is not None:
+            log.scored(self.kind, event, x, result, (t1 - t0) // 1000, (t3 - t2) // 1000)
+        if metrics is not None:
+            metrics.scored(result, start, t1, t2, t3, time.perf_counter_ns())
         return result
 
     def _shadowed(
@@ -508,6 +544,27 @@ class Scorer:
         scores as one vectorised sigmoid; smaller ones run the single-event path on floats. Both
         agree with ``score`` to float rounding (1e-12 here), and a test holds them to 1e-9.
         """
+        metrics = self._metrics
+        if metrics is None:
+            return self._score_many(events, thresholds)
+        t0 = time.perf_counter_ns()
+        timing = [0, 0]
+        try:
+            results = self._score_many(events, thresholds, timing)
+        except Exception as exc:
+            metrics.failed("score_many", exc)
+            raise
+        big = len(results) >= _ARRAY_BATCH
+        metrics.scored_many(results, time.perf_counter_ns() - t0, timing if big else None)
+        return results
+
+    def _score_many(
+        self,
+        events: Sequence[Any],
+        thresholds: Thresholds | None,
+        timing: list[int] | None = None,
+    ) -> list[ScoreResult]:
+        """``score_many``; ``timing`` (given with metrics) gets the store and model ns."""
         self._check_batch(events)
         if not events:
             return []
@@ -517,7 +574,7 @@ class Scorer:
         lists = m.lists()  # and one version of the rules' lists
         if len(events) < _ARRAY_BATCH:
             if self._log is not None:
-                return [self._score_logged(self._log, m, lists, e, thr, k) for e in events]
+                return [self._score_logged(self._log, None, m, lists, e, thr, k) for e in events]
             return [self._score(m, lists, e, thr, k) for e in events]
         # The batch allocates many small objects that all live until it returns: the cyclic
         # garbage collector, set off again and again by them, cost more than the scoring (half
@@ -525,7 +582,7 @@ class Scorer:
         paused = gc.isenabled()
         gc.disable()
         try:
-            return self._score_arrays(m, lists, events, thr, k)
+            return self._score_arrays(m, lists, events, thr, k, timing)
         finally:
             if paused:
                 gc.enable()
@@ -537,9 +594,11 @@ class Scorer:
         events: Sequence[Any],
         thr: Thresholds,
         k: int,
+        timing: list[int] | None = None,
     ) -> list[ScoreResult]:
         log = self._log
-        timing = None if log is None else [0, 0]
+        if timing is None and log is not None:
+            timing = [0, 0]
         x, flags, degraded, contrib, prob = self._batch(m, events, self.degrade, timing)
         sums = m.catalogue.code_sums_many(contrib)
         results = [
@@ -845,10 +904,26 @@ class Scorer:
         writers (threads, processes, machines) lose no update: the store reads and writes under
         one lock or optimistic transaction (see ``FeatureSource.modify``).
         """
+        metrics = self._metrics
+        if metrics is None:
+            self._record_many(events, decided)
+            return
+        t0 = time.perf_counter_ns()
+        try:
+            store_ns = self._record_many(events, decided)
+        except Exception as exc:
+            metrics.failed("record", exc)
+            raise
+        metrics.recorded(store_ns, time.perf_counter_ns() - t0)
+
+    def _record_many(
+        self, events: Sequence[Any], decided: Sequence[ScoreResult | str | None] | None
+    ) -> int:
+        """``record_many``; returns the ns spent in the store's write (0 when not timed)."""
         self._check_batch(events)
         served = self._served(events, decided)
         if not events:
-            return
+            return 0
         names = self.kind.decisions
         cols = [
             self.kind.values(e) | served_values(d, names)
@@ -880,12 +955,15 @@ class Scorer:
             return changed
 
         by_view = [[k[i] for k in keys] for i in range(len(self._views))]
-        if self._log is None:
+        if not self._timed:
             self.source.modify(by_view, step)
-            return
+            return 0
         t0 = time.perf_counter_ns()
         self.source.modify(by_view, step)
-        self._log.recorded(self.kind, events, served, (time.perf_counter_ns() - t0) // 1000)
+        took = time.perf_counter_ns() - t0
+        if self._log is not None:
+            self._log.recorded(self.kind, events, served, took // 1000)
+        return took
 
     def _served(
         self, events: Sequence[Any], decided: Sequence[ScoreResult | str | None] | None

@@ -1,0 +1,160 @@
+"""``score`` p50 with Prometheus metrics attached against without, in the same run; the cost of
+recording one call.
+
+    python -m benchmarks.metrics                  # report
+    python -m benchmarks.metrics --check          # CI: gate the ratio at --max-ratio
+    python -m benchmarks.metrics --multiprocess   # values in PROMETHEUS_MULTIPROC_DIR's files
+
+The world is the pytest benchmarks' (``benchmarks/conftest.py``: 2,000 cards, 60 days, SQLite),
+built once outside the clock. Two scorers open the same bundle and store, one with
+``metrics=ScorerMetrics()``. They score the same live events in alternating blocks
+(``--blocks`` of ``--block`` calls each, as ``benchmarks/decision_log.py`` does), so a machine
+that slows down for a while shifts both alike; the ratio is measured p50 over plain p50.
+Target 1.1x; the gate (``--max-ratio``, default 1.3x) leaves room for this shared 2-core
+machine's noise, so that it catches a regression (``labels()`` per call, a lock, a scrape on
+the hot path), never noise.
+
+Beside it: the cost of recording one scored call (four histogram observations and a counter),
+and of the same with ``labels()`` looked up per call instead of children made once (why the
+recorder keeps its children). ``--multiprocess`` sets ``PROMETHEUS_MULTIPROC_DIR`` to a
+temporary folder before prometheus_client is imported: every value then lives in a
+memory-mapped file, as under several workers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+TARGET = 1.1
+
+
+def interleave(plain: Any, measured: Any, events: list[Any], blocks: int, block: int) -> tuple:
+    """Per-call ns of ``plain.score`` and ``measured.score``, in alternating blocks, and the
+    decisions ``measured`` served."""
+    a: list[int] = []
+    b: list[int] = []
+    served: list[str] = []
+    at = 0
+    for _ in range(blocks):
+        chunk = [events[(at + i) % len(events)] for i in range(block)]
+        at += block
+        for event in chunk:
+            t0 = time.perf_counter_ns()
+            plain.score(event)
+            a.append(time.perf_counter_ns() - t0)
+        for event in chunk:
+            t0 = time.perf_counter_ns()
+            r = measured.score(event)
+            b.append(time.perf_counter_ns() - t0)
+            served.append(r.decision)
+    return np.array(a), np.array(b), served
+
+
+def call_ns(fn: Any, n: int = 100_000) -> float:
+    """Median ns of ``fn()`` over ``n`` calls, timed in groups of 100."""
+    times = []
+    for _ in range(n // 100):
+        t0 = time.perf_counter_ns()
+        for _ in range(100):
+            fn()
+        times.append((time.perf_counter_ns() - t0) / 100)
+    return statistics.median(times)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument("--blocks", type=int, default=200)
+    ap.add_argument("--block", type=int, default=25)
+    ap.add_argument("--check", action="store_true", help="fail above --max-ratio")
+    ap.add_argument("--max-ratio", type=float, default=1.3)
+    ap.add_argument("--multiprocess", action="store_true", help="values in mmap files")
+    args = ap.parse_args()
+
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        if args.multiprocess:  # before prometheus_client's import, as a service must
+            (root / "prom").mkdir()
+            os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(root / "prom")
+
+        from prometheus_client.parser import text_string_to_metric_families
+
+        from fraudscore import Scorer
+        from fraudscore._kinds import TRANSACTION
+        from fraudscore._serving.metrics import ScorerMetrics, metrics_text, multiprocess_mode
+        from fraudscore._sim.transactions import simulate_transactions
+
+        from .conftest import CONFIG, build_world
+
+        world = build_world(root / "world", TRANSACTION, simulate_transactions(CONFIG))
+        live = world["live"]
+        plain = Scorer.open(world["bundle"], world["repo"])
+        metrics = ScorerMetrics()
+        measured = Scorer.open(world["bundle"], world["repo"], metrics=metrics)
+        for e in live[:500]:  # warm both on live events before the clock
+            plain.score(e)
+        warm = Counter(measured.score(e).decision for e in live[:500])
+        a, b, served = interleave(plain, measured, live[500:], args.blocks, args.block)
+        p50a, p50b = np.median(a) / 1e3, np.median(b) / 1e3
+        p99a, p99b = np.percentile(a, 99) / 1e3, np.percentile(b, 99) / 1e3
+        ratio = p50b / p50a
+
+        # Correctness beside the clock: the scrape counts every measured call and decision.
+        families = text_string_to_metric_families(metrics_text(metrics).decode())
+        by_decision: Counter[str] = Counter()
+        calls = 0.0
+        for family in families:
+            for sample in family.samples:
+                if sample.name == "fraudscore_decisions_total":
+                    by_decision[sample.labels["decision"]] += int(sample.value)
+                if (
+                    sample.name == "fraudscore_latency_seconds_count"
+                    and sample.labels["call"] == "score"
+                    and sample.labels["stage"] == "total"
+                ):
+                    calls += sample.value
+        assert by_decision == Counter(served) + warm, (by_decision, Counter(served) + warm)
+        assert calls == len(b) + 500, (calls, len(b))
+
+        bound = measured._metrics
+        result = measured.score(live[0])
+        now = time.perf_counter_ns()
+        record = call_ns(lambda: bound.scored(result, now, now + 1, now + 2, now + 3, now + 4))
+        h, c = metrics.latency, metrics.decisions
+
+        def per_call_labels() -> None:
+            for stage in ("store", "features", "model", "total"):
+                h.labels("transaction", "score", stage).observe(4e-5)
+            c.labels("transaction", result.decision, result.model_version).inc()
+
+        uncached = call_ns(per_call_labels)
+
+    mode = "multiprocess (mmap files)" if multiprocess_mode() else "one process (in memory)"
+    print(f"prometheus_client values: {mode}")
+    print(f"score p50, no metrics: {p50a:8.1f} µs   p99 {p99a:8.1f} µs   ({len(a)} calls)")
+    print(f"score p50, metrics:    {p50b:8.1f} µs   p99 {p99b:8.1f} µs   ({len(b)} calls)")
+    print(
+        f"recording one score: {record:.0f} ns (children kept); labels() per call {uncached:.0f} ns"
+    )
+    gate = f"gate {args.max_ratio}x: {'ok' if ratio <= args.max_ratio else 'FAILED'}"
+    print(
+        f"p50 metrics / no metrics = {ratio:.3f}x "
+        f"(target {TARGET}x: {'met' if ratio <= TARGET else 'missed'}; "
+        f"{gate if args.check else 'not gated'})"
+    )
+    if args.check and ratio > args.max_ratio:
+        raise SystemExit(1)
+
+
+if __name__ == "__main__":
+    main()
