@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import prometheus_client  # noqa: F401  (before Feast: see below)
 import pytest
 
 from fraudscore import (
@@ -28,6 +29,11 @@ from fraudscore import (
     train_model,
 )
 
+# Importing Feast sets PROMETHEUS_MULTIPROC_DIR (to a folder of its own) when it is unset, and a
+# prometheus_client imported after that runs in multiprocess mode, where every ScorerMetrics of a
+# process shares its values: the tests' counts would then add up across tests. Importing the
+# client first keeps this process in single-process mode; tests/test_metrics.py runs the
+# multiprocess mode in processes of its own.
 REPO_TEMPLATE = Path(__file__).resolve().parents[1] / "feature_repo"
 SMALL = TransactionSimConfig(n_customers=150, n_terminals=300, n_days=40, seed=3)
 #: The online store holds state as of this instant; tests replay what comes after.
