@@ -151,7 +151,7 @@ def rebuild_store(
     a lost SQLite file): ``history`` (the offline events, as for :func:`build_features`) plus
     every event the decision log under ``log`` recorded that ``history`` lacks (its "record"
     entries, with the decision served), folded and materialized as of ``as_of`` (default: the
-    newest logged event, else the newest state). The store is emptied first (``feast
+    newest event of either). The store is emptied first (``feast
     teardown``), then applied and materialized. Returns how many logged events were added.
 
     The logged events carry no label (none had arrived; a label that has, is in ``history``).
@@ -184,8 +184,8 @@ def rebuild_store(
     else:
         added = pd.DataFrame(columns=[*fields, "decision", spec.label])
     full = pd.concat([history, added], ignore_index=True) if len(added) else history
-    newest = added["timestamp"].max() if len(added) else None
     features = build_features(full, spec)  # before anything is deleted: bad rows stop here
+    newest = features.frame["timestamp"].max() if len(features.frame) else None
     teardown_repo(repo)  # what survived the loss, or was recorded after it, goes too
     build_store(repo, features, as_of=as_of or _instant(newest))
     return len(added)
