@@ -22,43 +22,16 @@ from __future__ import annotations
 import argparse
 import itertools
 import queue
-import statistics
 import tempfile
-import time
 from collections import deque
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from benchmarks.paired import call_ns, gate, interleave
+
 TARGET = 1.1
-
-
-def interleave(plain: Any, logged: Any, events: list[Any], blocks: int, block: int) -> tuple:
-    """Per-call ns of ``plain.score`` and ``logged.score``, in alternating blocks."""
-    a: list[int] = []
-    b: list[int] = []
-    at = 0
-    for _ in range(blocks):
-        chunk = [events[(at + i) % len(events)] for i in range(block)]
-        at += block
-        for scorer, out in ((plain, a), (logged, b)):
-            for event in chunk:
-                t0 = time.perf_counter_ns()
-                scorer.score(event)
-                out.append(time.perf_counter_ns() - t0)
-    return np.array(a), np.array(b)
-
-
-def put_ns(fn: Any, n: int = 200_000) -> float:
-    """Median ns of ``fn()`` over ``n`` calls, timed in groups of 100."""
-    times = []
-    for _ in range(n // 100):
-        t0 = time.perf_counter_ns()
-        for _ in range(100):
-            fn()
-        times.append((time.perf_counter_ns() - t0) / 100)
-    return statistics.median(times)
 
 
 def queue_costs() -> tuple[float, float]:
@@ -78,7 +51,7 @@ def queue_costs() -> tuple[float, float]:
         if next(count) < cap:  # the writer would subtract what it took, under a lock
             q.put_nowait(item)
 
-    return put_ns(on_deque), put_ns(on_simple_queue)
+    return call_ns(on_deque, 200_000), call_ns(on_simple_queue, 200_000)
 
 
 def main() -> None:
@@ -107,14 +80,14 @@ def main() -> None:
         for s in (plain, logged):  # warm both on live events before the clock
             for e in live[:500]:
                 s.score(e)
-        a, b = interleave(plain, logged, live[500:], args.blocks, args.block)
+        a, b, _ = interleave(plain, logged, live[500:], args.blocks, args.block)
         p50a, p50b = np.median(a) / 1e3, np.median(b) / 1e3
         p99a, p99b = np.percentile(a, 99) / 1e3, np.percentile(b, 99) / 1e3
         ratio = p50b / p50a
 
         result = logged.score(live[0])
         x = [0.0] * len(TRANSACTION.features)
-        put = put_ns(lambda: log.scored(TRANSACTION, live[0], x, result, 1, 1), 50_000)
+        put = call_ns(lambda: log.scored(TRANSACTION, live[0], x, result, 1, 1), 50_000)
         on_deque, on_simple = queue_costs()
 
         log.close()
@@ -128,14 +101,7 @@ def main() -> None:
     print(f"DecisionLog.scored (the put): {put:.0f} ns per call")
     print(f"bounded put: deque {on_deque:.0f} ns, SimpleQueue + counter {on_simple:.0f} ns")
     print(f"entries written {log.written}, dropped {log.dropped} (queue of {log.queue_size})")
-    gate = f"gate {args.max_ratio}x: {'ok' if ratio <= args.max_ratio else 'FAILED'}"
-    print(
-        f"p50 logged / no log = {ratio:.3f}x "
-        f"(target {TARGET}x: {'met' if ratio <= TARGET else 'missed'}; "
-        f"{gate if args.check else 'not gated'})"
-    )
-    if args.check and ratio > args.max_ratio:
-        raise SystemExit(1)
+    gate("logged / no log", ratio, TARGET, args.max_ratio, args.check)
 
 
 if __name__ == "__main__":

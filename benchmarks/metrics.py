@@ -25,49 +25,16 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import tempfile
 import time
 from collections import Counter
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
+from benchmarks.paired import call_ns, gate, interleave
+
 TARGET = 1.1
-
-
-def interleave(plain: Any, measured: Any, events: list[Any], blocks: int, block: int) -> tuple:
-    """Per-call ns of ``plain.score`` and ``measured.score``, in alternating blocks, and the
-    decisions ``measured`` served."""
-    a: list[int] = []
-    b: list[int] = []
-    served: list[str] = []
-    at = 0
-    for _ in range(blocks):
-        chunk = [events[(at + i) % len(events)] for i in range(block)]
-        at += block
-        for event in chunk:
-            t0 = time.perf_counter_ns()
-            plain.score(event)
-            a.append(time.perf_counter_ns() - t0)
-        for event in chunk:
-            t0 = time.perf_counter_ns()
-            r = measured.score(event)
-            b.append(time.perf_counter_ns() - t0)
-            served.append(r.decision)
-    return np.array(a), np.array(b), served
-
-
-def call_ns(fn: Any, n: int = 100_000) -> float:
-    """Median ns of ``fn()`` over ``n`` calls, timed in groups of 100."""
-    times = []
-    for _ in range(n // 100):
-        t0 = time.perf_counter_ns()
-        for _ in range(100):
-            fn()
-        times.append((time.perf_counter_ns() - t0) / 100)
-    return statistics.median(times)
 
 
 def main() -> None:
@@ -104,7 +71,8 @@ def main() -> None:
         for e in live[:500]:  # warm both on live events before the clock
             plain.score(e)
         warm = Counter(measured.score(e).decision for e in live[:500])
-        a, b, served = interleave(plain, measured, live[500:], args.blocks, args.block)
+        a, b, results = interleave(plain, measured, live[500:], args.blocks, args.block)
+        served = [r.decision for r in results]
         p50a, p50b = np.median(a) / 1e3, np.median(b) / 1e3
         p99a, p99b = np.percentile(a, 99) / 1e3, np.percentile(b, 99) / 1e3
         ratio = p50b / p50a
@@ -129,7 +97,9 @@ def main() -> None:
         bound = measured._metrics
         result = measured.score(live[0])
         now = time.perf_counter_ns()
-        record = call_ns(lambda: bound.scored(result, now, now + 1, now + 2, now + 3, now + 4))
+        record = call_ns(
+            lambda: bound.scored(result, now, now + 1, now + 2, now + 3, now + 4), 100_000
+        )
         h, c = metrics.latency, metrics.decisions
 
         def per_call_labels() -> None:
@@ -137,7 +107,7 @@ def main() -> None:
                 h.labels("transaction", "score", stage).observe(4e-5)
             c.labels("transaction", result.decision, result.model_version).inc()
 
-        uncached = call_ns(per_call_labels)
+        uncached = call_ns(per_call_labels, 100_000)
 
     mode = "multiprocess (mmap files)" if multiprocess_mode() else "one process (in memory)"
     print(f"prometheus_client values: {mode}")
@@ -146,14 +116,7 @@ def main() -> None:
     print(
         f"recording one score: {record:.0f} ns (children kept); labels() per call {uncached:.0f} ns"
     )
-    gate = f"gate {args.max_ratio}x: {'ok' if ratio <= args.max_ratio else 'FAILED'}"
-    print(
-        f"p50 metrics / no metrics = {ratio:.3f}x "
-        f"(target {TARGET}x: {'met' if ratio <= TARGET else 'missed'}; "
-        f"{gate if args.check else 'not gated'})"
-    )
-    if args.check and ratio > args.max_ratio:
-        raise SystemExit(1)
+    gate("metrics / no metrics", ratio, TARGET, args.max_ratio, args.check)
 
 
 if __name__ == "__main__":
