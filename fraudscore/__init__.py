@@ -6,9 +6,10 @@ per-feature contributions) -> reason codes and decision -> :class:`ScoreResult`.
 The data scientist's workflow, on a frame of events: :func:`build_features` (optionally through
 a :class:`Columns` mapping) -> :func:`train_model` -> :func:`evaluate` -> :func:`write_report`;
 :func:`build_store` loads the Feast store that :meth:`Scorer.open` serves from. In service, a
-:class:`DecisionLog` keeps what was served and :func:`read_decision_log` reads it back to
-retrain on, and :class:`ScorerMetrics` counts and times every call in Prometheus metrics
-(imported on first use: prometheus_client is not loaded by a service that does not use it).
+:class:`DecisionLog` keeps what was served and :func:`read_decision_log` reads it back;
+:func:`served_features` joins the features as served with the labels, to retrain on.
+:class:`ScorerMetrics` counts and times every call in Prometheus metrics (imported on first
+use: prometheus_client is not loaded by a service that does not use it).
 The red team: :func:`red_team` replays adaptive attackers through the real scorer;
 :func:`attack_examples` makes attacks to train against.
 """
@@ -66,6 +67,7 @@ from fraudscore._training.pipeline import (
     with_decisions,
 )
 from fraudscore._training.report import write_report, write_shadow_report
+from fraudscore._training.served import served_features
 from fraudscore._training.train import TrainConfig, TrainedModel
 
 __all__ = [
@@ -135,6 +137,7 @@ __all__ = [
     "rebuild_store",
     "red_team",
     "score_frame",
+    "served_features",
     "sign_bundle",
     "simulate_handbook",
     "simulate_logins",

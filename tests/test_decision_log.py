@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
@@ -9,23 +10,31 @@ import subprocess
 import sys
 import threading
 import time
+from datetime import date
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import pytest
+import xgboost as xgb
+from click.testing import CliRunner
 
 from fraudscore import (
     ConfigError,
     DecisionLog,
     EventValidationError,
     Label,
+    OfflineFeatures,
     Scorer,
     Transaction,
     build_features,
+    load_bundle,
     read_decision_log,
+    served_features,
+    train_model,
 )
+from fraudscore._cli import main
 from fraudscore._kinds import TRANSACTION
 from fraudscore._kinds.transaction import FEATURES
 from fraudscore._training.pipeline import to_events
@@ -359,15 +368,10 @@ def test_a_forked_child_writes_its_own_files(tmp_path: Path, live: list[Transact
 # -- retraining on what was served ---------------------------------------------------------------
 
 
-def test_record_entries_are_a_history_build_features_folds(
-    bundle_dir: Path, repo: Path, tmp_path: Path, sim: pd.DataFrame
-) -> None:
-    """The history before the store's cutoff plus the log's record entries (labels joined)
-    folds offline into exactly the features the scorer served for the logged events."""
-    end = CUTOFF + pd.Timedelta(days=1)
+def serve_stream(scorer: Scorer, sim: pd.DataFrame, end: pd.Timestamp) -> list[str]:
+    """Score then record every event from the store's cutoff to ``end``, with the fraud labels
+    that arrive meanwhile, in time order, as a service does; the ids scored."""
     window = sim[(sim["timestamp"] >= CUTOFF) & (sim["timestamp"] < end)]
-    scorer = open_logged(bundle_dir, repo, tmp_path / "log")
-    served = capture_features(scorer)
     stream: list[tuple[float, int, int, Any]] = [
         (e.timestamp.timestamp(), 1, i, e) for i, e in enumerate(to_events(window))
     ]
@@ -382,20 +386,169 @@ def test_record_entries_are_a_history_build_features_folds(
             ids.append(item.transaction_id)
         else:
             scorer.record_label(item)
-    close(scorer)
-    assert len(ids) > 100
-    got = read_decision_log(tmp_path / "log")
-    records = got[got["entry"] == "record"]
-    assert records["decision"].isin(["review", "decline"]).any()  # the defence's suspicion
+    return ids
+
+
+def refolded(sim: pd.DataFrame, log: Path) -> pd.DataFrame:
+    """The offline fold of the history before the cutoff plus the log's record entries (the
+    labels joined), indexed by id."""
+    records = read_decision_log(log).query("entry == 'record'")
     labels = sim[["transaction_id", "is_fraud", "label_time"]]
     history = pd.concat(
         [sim[sim["timestamp"] < CUTOFF], records.merge(labels, on="transaction_id")],
         ignore_index=True,
     )
-    folded = build_features(history).frame.set_index("transaction_id")
+    return build_features(history).frame.set_index("transaction_id")
+
+
+def test_record_entries_are_a_history_build_features_folds(
+    bundle_dir: Path, repo: Path, tmp_path: Path, sim: pd.DataFrame
+) -> None:
+    """The history before the store's cutoff plus the log's record entries (labels joined)
+    folds offline into exactly the features the scorer served for the logged events."""
+    scorer = open_logged(bundle_dir, repo, tmp_path / "log")
+    served = capture_features(scorer)
+    ids = serve_stream(scorer, sim, CUTOFF + pd.Timedelta(days=1))
+    close(scorer)
+    assert len(ids) > 100
+    got = read_decision_log(tmp_path / "log")
+    assert got.query("entry == 'record'")["decision"].isin(["review", "decline"]).any()
+    folded = refolded(sim, tmp_path / "log")
     np.testing.assert_allclose(
         folded.loc[ids, list(FEATURES)].to_numpy(), np.vstack(served), rtol=1e-9, atol=1e-9
     )
+
+
+def test_served_features_equal_the_fold_and_train_the_same_model(
+    bundle_dir: Path, repo: Path, tmp_path: Path, sim: pd.DataFrame
+) -> None:
+    """``served_features``: one row per scored event, the features the model got, the labels
+    that arrived later joined; they equal the offline fold's for the same events to 1e-9, and
+    so train the model the fold trains."""
+    scorer = open_logged(bundle_dir, repo, tmp_path / "log")
+    served = capture_features(scorer)
+    ids = serve_stream(scorer, sim, pd.Timestamp("2018-05-11", tz="UTC"))
+    close(scorer)
+    labels = sim.loc[sim["is_fraud"] == 1, ["transaction_id", "is_fraud", "label_time"]]
+    got = served_features(tmp_path / "log", labels)
+    frame = got.frame
+    assert (got.kind, got.history, got.dropped_rows) == ("transaction", {}, {})
+    assert frame["transaction_id"].tolist() == ids
+    np.testing.assert_array_equal(frame[list(FEATURES)].to_numpy(), np.vstack(served))
+    truth = sim.set_index("transaction_id").loc[ids, "is_fraud"].to_numpy()
+    assert frame["is_fraud"].tolist() == truth.tolist() and truth.sum() >= 5
+    folded = refolded(sim, tmp_path / "log").loc[ids]
+    np.testing.assert_allclose(
+        frame[list(FEATURES)].to_numpy(), folded[list(FEATURES)].to_numpy(), rtol=1e-9, atol=1e-9
+    )
+    window = (date(2018, 5, 8), date(2018, 5, 10))
+    on_served = train_model(got, *window, tmp_path / "served")
+    on_fold = train_model(
+        OfflineFeatures("transaction", folded.reset_index(), {}), *window, tmp_path / "fold"
+    )
+    x = xgb.DMatrix(frame[list(FEATURES)].to_numpy())
+    np.testing.assert_allclose(
+        on_served.booster.predict(x), on_fold.booster.predict(x), rtol=1e-6, atol=1e-7
+    )
+    assert on_served.bundle.manifest["thresholds"] == on_fold.bundle.manifest["thresholds"]
+    # The CLI trains the same model from the log and a labels file.
+    labels.to_parquet(tmp_path / "labels.parquet")
+    source = ["--from-log", str(tmp_path / "log"), "--labels", str(tmp_path / "labels.parquet")]
+    window = ["--train-start", "2018-05-08", "--train-end", "2018-05-10"]
+    result = CliRunner().invoke(main, ["train", *source, *window, "--out", str(tmp_path / "cli")])
+    assert result.exit_code == 0, result.output
+    cli = load_bundle(tmp_path / "cli")
+    assert cli.manifest["thresholds"] == on_served.bundle.manifest["thresholds"]
+    assert cli.manifest["data_fingerprint"] == on_served.bundle.manifest["data_fingerprint"]
+
+
+@pytest.mark.parametrize(
+    "given",
+    [
+        ["--data", "x.parquet", "--from-log", "."],
+        ["--from-log", "."],
+        ["--labels", "labels.parquet", "--data", "x.parquet"],
+    ],
+)
+def test_train_from_log_refuses_a_wrong_combination_in_one_line(
+    tmp_path: Path, given: list[str]
+) -> None:
+    """--data or --from-log, and --labels only with --from-log: a usage error, no traceback,
+    nothing written."""
+    for name in ("x.parquet", "labels.parquet"):
+        pd.DataFrame({"transaction_id": ["a"], "is_fraud": [1]}).to_parquet(tmp_path / name)
+    window = ["--train-start", "2018-05-08", "--train-end", "2018-05-10", "--out", "out"]
+    with contextlib.chdir(tmp_path):
+        result = CliRunner().invoke(main, ["train", *given, *window])
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output and len(result.output.strip().splitlines()) == 1
+    assert not (tmp_path / "out").exists()
+
+
+def test_served_features_drop_degraded_and_repeated_scores(
+    bundle_dir: Path, repo: Path, tmp_path: Path, live: list[Transaction]
+) -> None:
+    """A degraded score (features not the entity's) is no training row, and an event scored
+    twice is one row, its first score; both are counted."""
+    scorer = open_logged(bundle_dir, repo, tmp_path / "log")
+    first = [scorer.score(e) for e in live[:20]]
+    scorer.score(live[0])
+    log = close(scorer)
+    entries = read_decision_log(tmp_path / "log")
+    assert log.written == 21 and not entries["degraded"].any()
+    entries.loc[5, "degraded"] = True
+    fake = tmp_path / "edited" / "transaction" / "date=2018-05-08"
+    fake.mkdir(parents=True)
+    entries.to_parquet(fake / "0-0-0.parquet")
+    got = served_features(tmp_path / "edited", pd.DataFrame(columns=["transaction_id", "is_fraud"]))
+    assert got.dropped_rows == {"degraded": 1, "rescored": 1}
+    kept = [e.transaction_id for i, e in enumerate(live[:20]) if i != 5]
+    assert sorted(got.frame["transaction_id"]) == sorted(kept)
+    assert got.frame.set_index("transaction_id").loc[live[0].transaction_id, "score"] == (
+        first[0].score
+    )
+    assert (got.frame["is_fraud"] == 0).all()
+
+
+@pytest.mark.parametrize(
+    ("labels", "field"),
+    [
+        (pd.DataFrame({"transaction_id": ["a"]}), "is_fraud"),
+        (pd.DataFrame({"is_fraud": [1]}), "transaction_id"),
+        (pd.DataFrame({"transaction_id": ["a"], "is_fraud": [2]}), "is_fraud"),
+        (pd.DataFrame({"transaction_id": [None], "is_fraud": [1]}), "transaction_id"),
+        ({"transaction_id": ["a"], "is_fraud": [1]}, "labels"),
+    ],
+)
+def test_bad_labels_name_the_column(
+    bundle_dir: Path,
+    repo: Path,
+    tmp_path: Path,
+    live: list[Transaction],
+    labels: Any,
+    field: str,
+) -> None:
+    """Labels without the id or label column, or with a label not 0/1, are refused by name."""
+    scorer = open_logged(bundle_dir, repo, tmp_path / "log")
+    scorer.score_many(live[:2])
+    close(scorer)
+    assert len(served_features(tmp_path / "log", pd.DataFrame(columns=[*ID_LABEL])).frame) == 2
+    with pytest.raises(EventValidationError) as info:
+        served_features(tmp_path / "log", labels)
+    assert info.value.field == field
+
+
+ID_LABEL = ("transaction_id", "is_fraud")
+
+
+def test_a_log_without_scores_or_features_is_named(tmp_path: Path, live: list[Transaction]) -> None:
+    """A log that scored nothing trains nothing: the error names the log."""
+    log = DecisionLog(tmp_path / "log")
+    log.recorded(TRANSACTION, live[:2], ["approve", "approve"], 0)
+    log.close()
+    with pytest.raises(EventValidationError, match="scored events") as info:
+        served_features(tmp_path / "log", pd.DataFrame(columns=[*ID_LABEL]))
+    assert info.value.field == "log"
 
 
 # -- bad input ---------------------------------------------------------------------------------

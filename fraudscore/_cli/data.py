@@ -297,7 +297,20 @@ def materialize(repo: str, start: datetime, end: datetime | None) -> None:
 
 
 @main.command()
-@click.option("--data", required=True, type=EVENTS)
+@click.option("--data", type=EVENTS, help="The event history to fold into features.")
+@click.option(
+    "--from-log",
+    "from_log",
+    type=click.Path(exists=True, file_okay=False),
+    help="Instead of --data: a decision log directory; train on the features as served, "
+    "joined with --labels (no attack examples: they need the history).",
+)
+@click.option(
+    "--labels",
+    type=EVENTS,
+    help="With --from-log: the labels that arrived, the kind's id and label columns "
+    "(transaction_id, is_fraud; login_id, is_ato); an event without one is genuine.",
+)
 @window("train_start", "train_end", what="First and last training day")
 @click.option("--out", "out_dir", required=True, type=Output(directory=True))
 @KIND
@@ -327,7 +340,9 @@ def materialize(repo: str, start: datetime, end: datetime | None) -> None:
     "cards or accounts in the window, labelled positive (README: 'Adaptive attackers').",
 )
 def train(
-    data: str,
+    data: str | None,
+    from_log: str | None,
+    labels: str | None,
     train_start: date,
     train_end: date,
     out_dir: str,
@@ -340,20 +355,34 @@ def train(
     no_refit: bool,
     attack_examples: bool,
 ) -> None:
-    """Train on [train-start, train-end] (inclusive days) and write an ONNX bundle."""
+    """Train on [train-start, train-end] (inclusive days) and write an ONNX bundle: on the
+    features folded from --data, or on those served, from a decision log (--from-log)."""
     from fraudscore._redteam import with_attack_examples
     from fraudscore._training.pipeline import read_events, train_model
+    from fraudscore._training.served import served_features
     from fraudscore._training.train import SELECTION_GRID, TrainConfig
 
-    events = read_events(data, _columns(columns_spec, timezone))
+    if (data is None) == (from_log is None):
+        raise click.UsageError("give either --data (a history) or --from-log (a decision log)")
+    if (labels is None) != (from_log is None):
+        raise click.UsageError("--labels goes with --from-log, and --from-log needs --labels")
     synthetic: list[str] = []
-    if attack_examples:
-        with step("adding the red team's attack examples to the training window"):
-            events, synthetic = with_attack_examples(events, kind, train_start, train_end)
-        if not synthetic:
-            console.print(f"[yellow]no attack examples[/]: {kind}s have no trained strategies")
-    with step("building features from the whole history"):
-        features = _folded(events, kind, drop_bad_rows)
+    if from_log is not None:
+        assert labels is not None
+        with step("joining the served features with the labels"):
+            features = served_features(from_log, read_events(labels), kind)
+        for reason, count in features.dropped_rows.items():
+            console.print(f"[yellow]left out[/] {count:,} score(s): {reason}")
+    else:
+        assert data is not None
+        events = read_events(data, _columns(columns_spec, timezone))
+        if attack_examples:
+            with step("adding the red team's attack examples to the training window"):
+                events, synthetic = with_attack_examples(events, kind, train_start, train_end)
+            if not synthetic:
+                console.print(f"[yellow]no attack examples[/]: {kind}s have no trained strategies")
+        with step("building features from the whole history"):
+            features = _folded(events, kind, drop_bad_rows)
     what = "selecting settings, training" if select else "training"
     with step(f"{what} XGBoost and exporting ONNX"), written(out_dir) as tmp:
         config = TrainConfig(select=select, grid=grid or dict(SELECTION_GRID), refit=not no_refit)

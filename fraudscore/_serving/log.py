@@ -64,6 +64,7 @@ _RESULT_COLUMNS = (
     "shadow_version",
     "shadow_score",
     "shadow_decision",
+    "degraded",
     "store_us",
     "model_us",
 )
@@ -358,6 +359,7 @@ class _Schema:
             ("shadow_version", pa.string()),
             ("shadow_score", pa.float64()),
             ("shadow_decision", pa.string()),
+            ("degraded", pa.bool_()),
             ("store_us", pa.int64()),
             ("model_us", pa.int64()),
         ]
@@ -381,7 +383,7 @@ class _Schema:
             cols["model_us"] += [model_us] * n
             if what == "record":
                 cols["decision"] += results
-                for name in _RESULT_COLUMNS[1:8]:
+                for name in _RESULT_COLUMNS[1:9]:
                     cols[name] += [None] * n
                 rows.append(np.full((n, n_features), np.nan))
                 continue
@@ -396,6 +398,7 @@ class _Schema:
                 cols["shadow_version"].append(None if shadow is None else shadow.model_version)
                 cols["shadow_score"].append(None if shadow is None else shadow.score)
                 cols["shadow_decision"].append(None if shadow is None else shadow.decision)
+                cols["degraded"].append(r.degraded)
         arrays = []
         x_all = np.concatenate(rows) if rows else np.zeros((0, n_features))
         record = np.array([e[0] == "record" for e in entries for _ in e[2]], dtype=bool)
@@ -493,12 +496,14 @@ def read_decision_log(path: str | Path, kind: str | None = None) -> pd.DataFrame
     it the log must hold one kind only. Columns: ``entry`` ("score" or "record"),
     ``logged_at``, the event's fields, ``decision`` (the scored decision, or for a record the
     decision served, passed as ``decided``), ``model_version``, ``score``, ``reasons`` (codes,
-    in order), ``rule``, ``shadow_version``, ``shadow_score``, ``shadow_decision``, ``store_us``,
+    in order), ``rule``, ``shadow_version``, ``shadow_score``, ``shadow_decision``,
+    ``degraded`` (scored on no-history state because the store failed), ``store_us``,
     ``model_us`` (µs; a record's ``store_us`` is its write), and ``feature_<name>`` per feature.
 
     The "record" entries are a history :func:`fraudscore.build_features` folds once the labels
     (``is_fraud``) are joined: a model retrains on what was served, with the defence's own
-    decisions.
+    decisions. :func:`fraudscore.served_features` takes the "score" entries' features as they
+    were served instead, joined with the labels.
     """
     import pandas as pd
     import pyarrow as pa
