@@ -32,8 +32,8 @@ def ap_by_set(frame: pd.DataFrame, windows: tuple[date, date, date, date]) -> di
     from sklearn.metrics import average_precision_score
 
     from fraudscore._kinds import TRANSACTION
-    from fraudscore._training.evaluate import select_test_rows
-    from fraudscore._training.train import day_mask
+    from fraudscore._kinds.transaction.evaluation import test_rows as select_test_rows
+    from fraudscore._model.fit import day_mask
 
     a, b, c, d = windows
     added = [f for g in GROUPS.values() for f in g]

@@ -55,7 +55,7 @@ def before_model(features, start, end, test) -> np.ndarray:  # type: ignore[no-u
     """Scores of the pre-issue model on the test rows: early-stopped, not refitted."""
     import xgboost as xgb
 
-    from fraudscore._training.train import day_mask, fit_xgb, split_window
+    from fraudscore._model.fit import day_mask, fit_xgb, split_window
 
     frame = features.frame
     cols = list(BEFORE_FEATURES)
@@ -73,7 +73,8 @@ def before_model(features, start, end, test) -> np.ndarray:  # type: ignore[no-u
 
 
 def run_seed(seed: int, root: Path) -> dict[str, dict[str, float]]:
-    from fraudscore._training.evaluate import _metrics, select_test_rows
+    from fraudscore._kinds.transaction.evaluation import metrics as _metrics
+    from fraudscore._kinds.transaction.evaluation import test_rows as select_test_rows
 
     start, end, test_start, test_end = HANDBOOK_WINDOWS
     features = build_features(simulate_handbook(HandbookSimConfig(seed=seed)))

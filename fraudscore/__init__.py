@@ -30,6 +30,7 @@ from fraudscore._errors import (
     TrainingError,
 )
 from fraudscore._events import Label, Login, Transaction
+from fraudscore._feast import feast_objects
 from fraudscore._model.bundle import Bundle, Thresholds, load_bundle, sign_bundle
 from fraudscore._online import FeastSource, FeatureSource, RedisSource, SqliteSource, open_source
 from fraudscore._redteam import (
@@ -47,8 +48,9 @@ from fraudscore._serving.backfill import BackfillReport, backfill
 from fraudscore._serving.drift import DriftReport
 from fraudscore._serving.log import DecisionLog, read_decision_log
 from fraudscore._serving.reasons import Reason
+from fraudscore._serving.results import ScoreResult, ShadowRecord, ShadowResult
 from fraudscore._serving.rules import Rule, RuleSet, Verdict, load_rules, starter_rules
-from fraudscore._serving.scorer import Scorer, ScoreResult, ShadowRecord, ShadowResult
+from fraudscore._serving.scorer import Scorer
 from fraudscore._sim.handbook import HANDBOOK_WINDOWS, HandbookSimConfig, simulate_handbook
 from fraudscore._sim.logins import LoginSimConfig, simulate_logins
 from fraudscore._sim.transactions import TransactionSimConfig, simulate_transactions
@@ -125,6 +127,7 @@ __all__ = [
     "build_store",
     "default_windows",
     "evaluate",
+    "feast_objects",
     "fold_partitioned",
     "load_bundle",
     "load_rules",

@@ -1,4 +1,4 @@
-"""The Feast side: object definitions, offline parquet sources, apply and materialize.
+"""The Feast side: object definitions, offline parquet sources, the repo and its errors.
 
 ``feature_repo/definitions.py`` builds its Feast objects with :func:`entity`, :func:`state_view`
 and :func:`feature_service`, so the Feast schema is the state schema of ``_state.StateView``.
@@ -11,7 +11,7 @@ import contextlib
 import io
 import logging
 import shutil
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -23,14 +23,14 @@ if TYPE_CHECKING:
     import pandas as pd
     from feast import Entity, FeatureService, FeatureStore, FeatureView
 
+    from fraudscore._kinds.base import EventKind
+
 __all__ = [
-    "apply_repo",
     "entity",
+    "feast_objects",
     "feature_service",
-    "materialize_repo",
     "open_store",
     "state_view",
-    "teardown_repo",
     "write_sources",
 ]
 
@@ -70,6 +70,32 @@ def state_view(view: StateView, entities: Sequence[Entity]) -> FeatureView:
         online=True,
         description=view.description,
     )
+
+
+def feast_objects(kinds: Iterable[EventKind] | None = None) -> dict[str, Any]:
+    """Every Feast object of ``kinds`` (default: every registered kind), by name: an entity per
+    join key, a feature view per state view, a feature service per kind. A feature repo's
+    definitions file puts them in its module namespace, where ``feast apply`` finds them::
+
+        globals().update(fraudscore.feast_objects())
+    """
+    if kinds is None:
+        from fraudscore._kinds import KINDS
+
+        kinds = KINDS.values()
+    out: dict[str, Any] = {}
+    entities: dict[str, Entity] = {}
+    for kind in kinds:
+        views = []
+        for view in kind.views:
+            for key in view.keys:
+                if key not in entities:
+                    name, description = kind.entities[key]
+                    entities[key] = out[name] = entity(name, key, description)
+            views.append(state_view(view, [entities[k] for k in view.keys]))
+            out[view.name] = views[-1]
+        out[kind.feature_service] = feature_service(kind.feature_service, views)
+    return out
 
 
 def feature_service(name: str, views: Sequence[FeatureView]) -> FeatureService:
@@ -159,58 +185,6 @@ def repo_objects(repo: str | Path) -> list[Any]:
             if isinstance(value, Entity | FeatureView | FeatureService):
                 found[id(value)] = value
     return list(found.values())
-
-
-def apply_repo(repo: str | Path) -> list[str]:
-    """``feast apply`` from Python: register every object defined in the repo. Returns the views."""
-    from feast import FeatureView
-
-    from fraudscore._online.layout import write_descriptor
-    from fraudscore._online.sqlite import add_read_indexes
-
-    store = open_store(repo)
-    with feast_errors("feast apply"), _quiet():
-        objects = repo_objects(repo)
-        store.apply(objects)
-    add_read_indexes(store)
-    write_descriptor(store)  # lets scorers open this repo without importing Feast
-    return sorted(o.name for o in objects if isinstance(o, FeatureView))
-
-
-def teardown_repo(repo: str | Path) -> None:
-    """``feast teardown``: delete the repo's online store (its tables or keys) and its registry,
-    so that a following apply and materialize start from nothing. Feast skips a write whose
-    state is not newer than the stored one: a store that lost some state and then recorded more
-    must be emptied before it is rebuilt."""
-    store = open_store(repo)
-    with feast_errors("feast teardown"), _quiet():
-        store.teardown()
-
-
-def materialize_repo(
-    repo: str | Path, start: datetime, end: datetime, views: Sequence[str] | None = None
-) -> None:
-    """``feast materialize start end``: load the latest state per entity into the online store.
-
-    ``views`` limits it to those feature views (default: every view whose source exists).
-    """
-    store = open_store(repo)
-    if views is None:
-        views = [
-            fv.name
-            for fv in store.list_feature_views()
-            if (Path(repo) / DATA_DIR / f"{fv.name}.parquet").exists()
-        ]
-    if not views:
-        raise FeatureStoreError(
-            f"no parquet sources in {str(Path(repo) / DATA_DIR)!r}; build features first "
-            "(`fraudscore apply --data ...`)"
-        )
-    with feast_errors("feast materialize"), _quiet():
-        store.materialize(start_date=start, end_date=end, feature_views=list(views))
-    from fraudscore._online.layout import write_descriptor
-
-    write_descriptor(store)  # materialize rewrites the registry: keep the descriptor current
 
 
 def state_as_of(repo: str | Path) -> datetime | None:

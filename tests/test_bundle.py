@@ -6,9 +6,12 @@ import json
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from fraudscore import BundleError, load_bundle, sign_bundle
+from fraudscore import BundleError, Thresholds, load_bundle, sign_bundle
 from fraudscore._model.bundle import SCHEMA_VERSION
 
 
@@ -211,3 +214,22 @@ def test_bundle_holds_no_pickle(bundle_dir: Path) -> None:
     import onnx
 
     onnx.checker.check_model(onnx.load(bundle_dir / "model.onnx"))
+
+
+@given(
+    st.floats(0.0, 1.0),
+    st.floats(0.0, 1.0),
+    st.lists(st.one_of(st.floats(0.0, 1.0), st.just(float("nan"))), min_size=1, max_size=50),
+)
+def test_one_decision_mapping_scalar_and_arrays(a: float, b: float, scores: list[float]) -> None:
+    """A score maps to one decision, the same on the scoring path (``level``) and on arrays
+    (``levels``, ``decisions``): block at or above ``block``, review at or above ``review``."""
+    t = Thresholds(review=min(a, b), block=max(a, b))
+    scores = [*scores, t.review, t.block]  # exactly at a threshold: the higher decision
+    names = ("approve", "review", "decline")
+    expected = [
+        2 if s >= t.block else 1 if s >= t.review else 0 for s in scores
+    ]  # the contract, spelled out
+    assert [t.level(s) for s in scores] == expected
+    assert t.levels(np.array(scores)).tolist() == expected
+    assert t.decisions(np.array(scores), names).tolist() == [names[i] for i in expected]

@@ -20,7 +20,8 @@ from fraudscore import (
     simulate_transactions,
     train_model,
 )
-from fraudscore._training.evaluate import card_precision_at_k, recall_at_fpr, select_test_rows
+from fraudscore._kinds.transaction.evaluation import card_precision_at_k, recall_at_fpr
+from fraudscore._kinds.transaction.evaluation import test_rows as select_test_rows
 from fraudscore._training.pipeline import replay
 from tests.conftest import CUTOFF, TRAIN
 

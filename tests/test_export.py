@@ -13,8 +13,8 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from fraudscore._model.export import export_onnx
+from fraudscore._model.fit import TrainConfig, fit_xgb
 from fraudscore._model.runtime import OnnxModel
-from fraudscore._training.train import TrainConfig, fit_xgb
 
 N_FEATURES = 6
 

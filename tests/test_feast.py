@@ -12,9 +12,10 @@ from feast.protos.feast.types.EntityKey_pb2 import EntityKey
 from feast.protos.feast.types.Value_pb2 import Value
 
 from fraudscore import FeastSource, FeatureStoreError, SqliteSource, open_source
-from fraudscore._feast import apply_repo, open_store
+from fraudscore._feast import open_store
 from fraudscore._kinds.transaction import VIEWS
 from fraudscore._online.base import decode_value, encode_key, encode_value
+from fraudscore._online.repo import apply_repo
 from fraudscore._training.offline import OfflineFeatures
 
 from .conftest import CUTOFF, copy_repo

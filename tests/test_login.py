@@ -237,7 +237,7 @@ def test_record_of_a_failed_login_moves_failure_counts(
 
 def test_freeman_prefers_the_users_usual_place() -> None:
     """The Freeman score of a login from the user's usual IP is lower than from a new country."""
-    from fraudscore._training.freeman import freeman_scores
+    from fraudscore._kinds.login.freeman import freeman_scores
 
     ts = pd.Timestamp("2018-04-01", tz="UTC")
     rows = [

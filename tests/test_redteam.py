@@ -256,8 +256,8 @@ def test_synthetic_rows_train_but_never_set_the_thresholds(offline: Any, tmp_pat
     import xgboost as xgb
 
     from fraudscore import TrainConfig, train_model
+    from fraudscore._model.fit import threshold_for_rate
     from fraudscore._model.runtime import as_model_input
-    from fraudscore._training.train import threshold_for_rate
 
     from .conftest import TRAIN
 

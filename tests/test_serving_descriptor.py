@@ -14,9 +14,10 @@ import numpy as np
 import pytest
 
 from fraudscore import FeastSource, open_source
-from fraudscore._feast import _quiet, apply_repo, open_store, repo_objects
+from fraudscore._feast import _quiet, open_store, repo_objects
 from fraudscore._kinds import KINDS
 from fraudscore._online.layout import DESCRIPTOR, from_descriptor, from_store
+from fraudscore._online.repo import apply_repo
 
 from .conftest import private_copy, store_params
 

@@ -226,7 +226,8 @@ def apply(
     """Register the Feast repo (`feast apply`), optionally writing its sources from --data."""
     import tempfile
 
-    from fraudscore._feast import apply_repo, write_sources
+    from fraudscore._feast import write_sources
+    from fraudscore._online.repo import apply_repo
 
     if dask and Path(data or "").suffix.lower() == ".csv":
         raise click.BadParameter(
@@ -288,7 +289,7 @@ def rebuild(
 def materialize(repo: str, start: datetime, end: datetime | None) -> None:
     """Load the latest state per entity in [start, end] into the online store (every view whose
     parquet source exists)."""
-    from fraudscore._feast import materialize_repo
+    from fraudscore._online.repo import materialize_repo
 
     end = end or datetime.now(UTC)
     check_order(start, end, "--start", "--end")

@@ -90,7 +90,9 @@ def backtest(
 
 
 def print_backtest(bt: Any) -> None:
-    caught = "takeovers" if bt.kind == "login" else "frauds"
+    from fraudscore._kinds import kind_spec
+
+    caught = kind_spec(bt.kind).protocol.positives
     title = f"rules, {bt.start} to {bt.end}: {bt.events:,} events, {bt.positives:,} {caught}"
     # Text columns (rule and action; policy) left, numbers right.
     for name, texts, (header, rows, _) in zip(

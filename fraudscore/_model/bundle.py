@@ -18,9 +18,12 @@ import hashlib
 import hmac
 import json
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from fraudscore._errors import BundleError
 
@@ -60,6 +63,22 @@ class Thresholds:
             raise ConfigError(
                 "thresholds.block", self.block, f"a value >= review ({self.review})"
             )
+
+    # The one mapping of a score to a decision, scalar (the scoring path) and on arrays (batches,
+    # evaluation, backtests): the index into a kind's ``decisions`` (below review, review, block).
+
+    def level(self, score: float) -> int:
+        """2 at or above ``block``, 1 at or above ``review``, else 0 (NaN: 0)."""
+        return 2 if score >= self.block else 1 if score >= self.review else 0
+
+    def levels(self, scores: np.ndarray) -> np.ndarray:
+        """:meth:`level` of each score, as an int array."""
+        scores = np.asarray(scores, dtype=np.float64)
+        return (scores >= self.review).astype(np.intp) + (scores >= self.block)
+
+    def decisions(self, scores: np.ndarray, names: Sequence[str]) -> np.ndarray:
+        """The decision name of each score (an object array): ``names[level]``."""
+        return np.asarray(names, dtype=object)[self.levels(scores)]
 
 
 @dataclass(frozen=True)

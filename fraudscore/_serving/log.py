@@ -49,7 +49,7 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
     from fraudscore._kinds import EventKind
-    from fraudscore._serving.scorer import ScoreResult
+    from fraudscore._serving.results import ScoreResult
 
 __all__ = ["DecisionLog", "read_decision_log"]
 

@@ -12,7 +12,6 @@ import time
 from collections import ChainMap, deque
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -34,6 +33,7 @@ from fraudscore._serving.drift import DriftReport, DriftTracker
 from fraudscore._serving.lists import Matcher
 from fraudscore._serving.log import DecisionLog
 from fraudscore._serving.reasons import MAX_REASONS, Reason, ReasonCatalogue, TemplateValues
+from fraudscore._serving.results import ScoreResult, ShadowRecord, ShadowResult
 from fraudscore._serving.rules import RuleSet, Verdict, load_rules
 from fraudscore._state import NP, PY
 
@@ -57,63 +57,6 @@ _WARM_UP = 20
 
 #: The reason code of a result scored without history because the online store failed.
 STORE_UNAVAILABLE = "STORE_UNAVAILABLE"
-
-
-@dataclass(frozen=True, slots=True)
-class ShadowResult:
-    """A challenger's verdict on an event it did not decide: its version, score and decision."""
-
-    model_version: str
-    score: float
-    decision: str
-
-
-@dataclass(frozen=True, slots=True)
-class ShadowRecord:
-    """One line of the shadow log: the champion's and the challenger's verdicts on one event."""
-
-    event_id: str
-    timestamp: datetime
-    champion_version: str
-    champion_score: float
-    champion_decision: str
-    challenger_version: str
-    challenger_score: float
-    challenger_decision: str
-
-
-@dataclass(frozen=True, slots=True)
-class ScoreResult:
-    """The outcome of scoring one event."""
-
-    event_id: str
-    score: float
-    decision: str
-    reasons: tuple[Reason, ...]
-    model_version: str
-    #: Feature views with no state for this event's entity (never seen).
-    missing_state: tuple[str, ...] = ()
-    #: Feature views whose state was older than the view's ttl, and so read as no history.
-    stale_state: tuple[str, ...] = ()
-    #: The online store failed and the scorer degrades (``on_store_error="degrade"``): the event
-    #: was scored as if its entities had no history, and the first reason says so.
-    degraded: bool = False
-    #: The event is older than some of its entities' stored state (an offline terminal, a
-    #: batch acquirer): it was scored on that state, with times since the last activity read as
-    #: zero (never negative), as the offline fold reads an event at the same instant.
-    late_event: bool = False
-    #: The challenger's verdict when the scorer carries one (``Scorer.set_challenger``).
-    shadow: ShadowResult | None = None
-    #: The rule that set the decision (its reason comes first), when the scorer has rules.
-    rule: str | None = None
-    #: Every live rule that matched (in ``all`` mode, more than the deciding one).
-    matched_rules: tuple[str, ...] = ()
-    #: Shadow rules that matched: recorded, never deciding.
-    shadow_rules: tuple[str, ...] = ()
-
-    @property
-    def has_full_history(self) -> bool:
-        return not (self.missing_state or self.stale_state or self.degraded)
 
 
 @dataclass(frozen=True, slots=True)
@@ -470,10 +413,7 @@ class Scorer:
         self, result: ScoreResult, event: Any, shadow: _Active, score: float
     ) -> ScoreResult:
         """``result`` with the challenger's verdict, logged."""
-        thr, labels = shadow.thresholds, self.kind.decisions
-        decision = (
-            labels[2] if score >= thr.block else labels[1] if score >= thr.review else labels[0]
-        )
+        decision = self.kind.decisions[shadow.thresholds.level(score)]
         verdict = ShadowResult(shadow.version, score, decision)
         self._shadow_log.append(
             ShadowRecord(
@@ -617,10 +557,7 @@ class Scorer:
     ) -> tuple[list[str], list[list[str]], list[str | None]]:
         """Decisions, top reason codes and deciding rules of scored events (the rules' verdicts
         in event order; none without rules)."""
-        labels = self.kind.decisions
-        decisions = np.where(
-            prob >= thr.block, labels[2], np.where(prob >= thr.review, labels[1], labels[0])
-        ).tolist()
+        decisions = thr.decisions(prob, self.kind.decisions).tolist()
         codes = m.catalogue.top_codes(contrib, self.max_reasons)
         fired: list[str | None] = [None] * len(decisions)
         for i, verdict in enumerate(verdicts):
@@ -794,10 +731,7 @@ class Scorer:
         k: int,
         degraded: bool,
     ) -> ScoreResult:
-        labels = self.kind.decisions
-        decision = (
-            labels[2] if score >= thr.block else labels[1] if score >= thr.review else labels[0]
-        )
+        decision = self.kind.decisions[thr.level(score)]
         catalogue = m.catalogue
         top = catalogue.top(code_sums, k)
         reasons: tuple[Reason, ...] = ()

@@ -55,7 +55,7 @@ class Backtest:
     def tables(self) -> tuple[Cells, Cells]:
         """The per-rule and the combined tables as text cells (the CLI, the report and the
         README show these): each a (header, rows, shadow flag per row)."""
-        caught = "takeovers" if self.kind == "login" else "frauds"
+        caught = kind_spec(self.kind).protocol.positives
         header = ["rule", "action", "hits", "hit rate", "precision", f"{caught} hit",
                   "genuine hit", f"{caught} the model missed"]  # fmt: skip
         records = self.rules.to_dict(orient="records")
@@ -132,7 +132,7 @@ def backtest_rules(
     score = score_frame(loaded, rows)["score"].to_numpy(np.float64)
     label = rows[kind.label].to_numpy().astype(bool)
     thr = loaded.thresholds
-    model = np.where(score >= thr.block, 2, np.where(score >= thr.review, 1, 0))
+    model = thr.levels(score)
 
     names = [n for n in variables(kind) if n in rows.columns]
     columns = {n: rows[n].tolist() for n in names}

@@ -17,12 +17,13 @@ import numpy as np
 
 from fraudscore._columns import Columns
 from fraudscore._errors import BundleError, EventValidationError
-from fraudscore._events import Label, Login, Transaction
-from fraudscore._feast import apply_repo, materialize_repo, teardown_repo, write_sources
+from fraudscore._events import Label
+from fraudscore._feast import write_sources
 from fraudscore._frames import BadRows
-from fraudscore._kinds import KINDS, LOGIN, TRANSACTION, EventKind, kind_spec
+from fraudscore._kinds import KINDS, TRANSACTION, EventKind, kind_spec
 from fraudscore._model.bundle import Bundle, load_bundle
 from fraudscore._model.runtime import OnnxModel
+from fraudscore._online.repo import apply_repo, materialize_repo, teardown_repo
 from fraudscore._training.offline import OfflineFeatures, fold_history
 from fraudscore._training.partitioned import FoldedHistory
 from fraudscore._training.train import TrainConfig, TrainedModel, train
@@ -241,8 +242,8 @@ def monitor(
     """Drift of ``features`` (the scored rows of the days ``[start, end]``, default all)
     against the bundle's training reference: PSI per feature and for the score, flags over
     0.1 and 0.25, and the alert rates against those the thresholds were chosen for."""
+    from fraudscore._model.fit import day_mask
     from fraudscore._serving.drift import drift_report
-    from fraudscore._training.train import day_mask
 
     loaded = bundle if isinstance(bundle, Bundle) else load_bundle(bundle)
     kind = kind_spec(loaded.kind, where=loaded.path)
@@ -319,9 +320,9 @@ def with_decisions(
     model = OnnxModel(loaded.model_bytes, len(loaded.features))
     scores, _ = model.run(frame.loc[decide, list(loaded.features)].to_numpy(np.float64))
     t = loaded.thresholds
-    names = np.asarray(kind.decisions, dtype=object)
-    level = (scores >= t.review).astype(int) + (scores >= t.block)
-    served = dict(zip(frame.loc[decide, kind.id_field], names[level], strict=True))
+    served = dict(
+        zip(frame.loc[decide, kind.id_field], t.decisions(scores, kind.decisions), strict=True)
+    )
     out = data.copy()
     before = out["decision"] if "decision" in out.columns else pd.Series(None, index=out.index)
     ids = out[kind.id_field].astype(str)
@@ -329,51 +330,9 @@ def with_decisions(
     return out
 
 
-def _optional(row: Any, names: tuple[str, ...]) -> dict[str, Any]:
-    out = {}
-    for name in names:
-        value = getattr(row, name, None)
-        if value is not None and value == value:  # not missing, not NaN
-            out[name] = value
-    return out
-
-
 def to_events(frame: pd.DataFrame, kind: EventKind = TRANSACTION) -> list[Any]:
     """Events of ``kind`` from the rows of a canonical frame."""
-    out: list[Any] = []
-    for row in frame.itertuples(index=False):
-        ts = row.timestamp.to_pydatetime()
-        if kind.name == LOGIN.name:
-            extra = _optional(row, ("latitude", "longitude", "rtt_ms"))
-            out.append(
-                Login(
-                    login_id=row.login_id,
-                    timestamp=ts,
-                    user_id=row.user_id,
-                    ip=row.ip,
-                    country=row.country,
-                    asn=int(row.asn),
-                    user_agent=row.user_agent,
-                    success=bool(row.success),
-                    device_id=row.device_id if isinstance(row.device_id, str) else None,
-                    latitude=extra.get("latitude"),
-                    longitude=extra.get("longitude"),
-                    rtt_ms=extra.get("rtt_ms"),
-                )
-            )
-        else:
-            extra = _optional(row, ("currency", "channel", "device_id", "ip", "country"))
-            out.append(
-                Transaction(
-                    transaction_id=row.transaction_id,
-                    timestamp=ts,
-                    customer_id=row.customer_id,
-                    terminal_id=row.terminal_id,
-                    amount=float(row.amount),
-                    **extra,
-                )
-            )
-    return out
+    return [kind.event_of(row) for row in frame.itertuples(index=False)]
 
 
 def replay(

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from fraudscore._errors import TrainingError
-from fraudscore._kinds import LOGIN, kind_spec
+from fraudscore._kinds import kind_spec
 from fraudscore._training.evaluate import Evaluation
 
 if TYPE_CHECKING:
@@ -89,8 +89,8 @@ def write_report(
         _reasons(labelled),
         _contributions(labelled),
     ]
-    if kind.name == LOGIN.name:
-        parts.append(_challenge(labelled))
+    if kind.protocol.rate_curve:
+        parts.append(_rate_curve(labelled))
     if backtest is not None:
         parts.append(rules_section(backtest))
     if red_team is not None:
@@ -107,7 +107,7 @@ def write_report(
 def rules_section(bt: Backtest) -> str:
     """The rules' backtest: one row per rule, then the model alone against model + rules."""
     (header, rows, shadows), (effect_header, effect, _) = bt.tables()
-    caught = "takeovers" if bt.kind == LOGIN.name else "frauds"
+    caught = kind_spec(bt.kind).protocol.positives
     note = (
         f"<p class='note'>{bt.events:,} scored events from {bt.start} to {bt.end}, "
         f"{bt.positives:,} {caught}. Each rule is counted on its own; the combined rows apply "
@@ -205,8 +205,7 @@ def _distributions(labelled: list[tuple[str, Evaluation]]) -> str:
 
 def _thresholds(labelled: list[tuple[str, Evaluation]]) -> str:
     kind = kind_spec(labelled[0][1].kind)
-    rate = "challenge rate" if kind.name == LOGIN.name else "alert rate"
-    caught = "takeovers" if kind.name == LOGIN.name else "frauds"
+    rate, caught = kind.protocol.flag_rate, kind.protocol.positives
     header = ["threshold", rate, "precision", "recall", f"{caught} caught per 10,000 events"]
     blocks = []
     for name, ev in labelled:
@@ -283,25 +282,28 @@ def _contributions(labelled: list[tuple[str, Evaluation]]) -> str:
     return _section("contributions", "Mean absolute contribution per feature", _png(fig))
 
 
-def _challenge(labelled: list[tuple[str, Evaluation]]) -> str:
+def _rate_curve(labelled: list[tuple[str, Evaluation]]) -> str:
+    protocol = kind_spec(labelled[0][1].kind).protocol
+    rate, caught = protocol.flag_rate, protocol.positives
     fig, (ax,) = _figure(1, 1, (6.5, 4.2))
     rates = np.linspace(0.001, 0.1, 100)
     rows = []
     for name, ev, column, style in _series(labelled):
         y, s = _labels(ev), ev.scores[column].to_numpy()
         order = np.argsort(-s, kind="stable")
-        caught = np.cumsum(y[order]) / max(int(y.sum()), 1)
-        recall = [caught[max(1, round(r * len(s))) - 1] for r in rates]
+        found = np.cumsum(y[order]) / max(int(y.sum()), 1)
+        recall = [found[max(1, round(r * len(s))) - 1] for r in rates]
         label = f"{name}: {column.removeprefix('score_') if column != 'score' else 'model'}"
         ax.plot(rates * 100, recall, style, label=label)
         rows.append(
             [label, *(f"{recall[int(np.argmin(abs(rates - r)))]:.3f}" for r in (0.01, 0.05))]
         )
-    ax.set(xlabel="challenge rate (% of successful logins)", ylabel="takeover recall")
+    ax.set(xlabel=f"{rate} (% of {protocol.scored_events})", ylabel=f"recall of {caught}")
     ax.set_ylim(0, 1)
     ax.legend(fontsize=8, loc="lower right")
-    table = _table(["model", "recall at 1% challenged", "recall at 5% challenged"], rows)
-    return _section("challenge", "Takeover recall against challenge rate", _png(fig) + table)
+    flagged = rate.removesuffix(" rate")
+    table = _table(["model", f"recall at 1% {flagged}d", f"recall at 5% {flagged}d"], rows)
+    return _section("challenge", f"Recall of {caught} against {rate}", _png(fig) + table)
 
 
 # The shadow log ---------------------------------------------------------------------------------

@@ -2,8 +2,8 @@
 
 Fold ``k`` (``k = 0 .. folds-1``) assesses on the training window shifted back by ``k`` window
 lengths and trains on a window of the same length that ends ``label_delay_days + 1`` days before
-it, as the handbook's ``prequentialSplit`` does with its delay period. Transactions are assessed
-by the handbook protocol (the cards known compromised dropped), logins on successful logins.
+it, as the handbook's ``prequentialSplit`` does with its delay period. Each fold is assessed on
+the rows the kind's protocol tests (transactions: the cards known compromised dropped).
 Each candidate is scored by its mean average precision over the folds; ties go to the earlier
 candidate of the grid. Every fold ends at or before the training window's end, so nothing after
 it (no test-window row) can change the choice.
@@ -19,9 +19,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from fraudscore._errors import TrainingError
-from fraudscore._kinds import LOGIN, EventKind
+from fraudscore._kinds import EventKind
+from fraudscore._model.fit import TrainConfig, day_mask, fit_rounds
 from fraudscore._model.runtime import as_model_input
-from fraudscore._training.train import TrainConfig, day_mask, fit_rounds
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -78,8 +78,6 @@ def _folds(
     kind: EventKind, frame: pd.DataFrame, start: date, end: date, cfg: TrainConfig
 ) -> list[dict[str, Any]]:
     """The folds that have data: their windows, and their fit and assessment rows."""
-    from fraudscore._training.evaluate import select_test_rows
-
     span = (end - start).days + 1
     scored = frame[kind.scored(frame)]
     folds: list[dict[str, Any]] = []
@@ -90,15 +88,10 @@ def _folds(
         fit = scored[day_mask(scored["timestamp"], f_start, f_end)]
         if fit.empty or fit[kind.label].nunique() < 2:
             continue
-        if kind.name == LOGIN.name:
-            test = scored[day_mask(scored["timestamp"], a_start, a_end)]
-            if test.empty or test[kind.label].nunique() < 2:
-                continue
-        else:
-            try:
-                test = select_test_rows(frame, a_start, a_end, f_start, f_end)
-            except TrainingError:
-                continue
+        try:
+            test = kind.protocol.test_rows(frame, a_start, a_end, f_start, f_end)
+        except TrainingError:
+            continue
         folds.append(
             {
                 "fit": fit,

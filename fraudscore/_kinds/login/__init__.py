@@ -19,13 +19,16 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping, Sequence
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from fraudscore._events import Login
-from fraudscore._frames import NO_DEVICE
+from fraudscore._events import LOGIN_DECISIONS, Login
+from fraudscore._frames import NO_DEVICE, prepare_logins
+from fraudscore._kinds.base import WARM_UP, EventKind, present
+from fraudscore._kinds.login.agents import browser_of, os_of
+from fraudscore._kinds.login.evaluation import PROTOCOL
 from fraudscore._state import Accumulator, Array, Latest, StateView
 
 if TYPE_CHECKING:
@@ -36,6 +39,7 @@ __all__ = [
     "CATALOGUE",
     "FEATURES",
     "FEATURE_SERVICE",
+    "KIND",
     "OSES",
     "VIEWS",
     "browser_of",
@@ -49,34 +53,6 @@ EARTH_KM = 6371.0
 
 BROWSERS = ("chrome", "safari", "firefox", "edge", "other")
 OSES = ("windows", "macos", "linux", "android", "ios", "other")
-
-
-def browser_of(user_agent: str) -> str:
-    """Browser family of a user agent string."""
-    if "Edg/" in user_agent:
-        return "edge"
-    if "Firefox/" in user_agent:
-        return "firefox"
-    if "Chrome/" in user_agent or "CriOS/" in user_agent:
-        return "chrome"
-    if "Safari/" in user_agent:
-        return "safari"
-    return "other"
-
-
-def os_of(user_agent: str) -> str:
-    """Operating-system family of a user agent string."""
-    if "Windows" in user_agent:
-        return "windows"
-    if "Android" in user_agent:
-        return "android"
-    if "iPhone" in user_agent or "iPad" in user_agent:
-        return "ios"
-    if "Mac OS X" in user_agent or "Macintosh" in user_agent:
-        return "macos"
-    if "Linux" in user_agent:
-        return "linux"
-    return "other"
 
 
 USER = StateView(
@@ -496,3 +472,63 @@ CATALOGUE: dict[str, Any] = {
         },
     },
 }
+
+
+def event_of(row: Any) -> Login:
+    """The login of one row of a canonical frame."""
+    extra = present(row, ("latitude", "longitude", "rtt_ms"))
+    return Login(
+        login_id=row.login_id,
+        timestamp=row.timestamp.to_pydatetime(),
+        user_id=row.user_id,
+        ip=row.ip,
+        country=row.country,
+        asn=int(row.asn),
+        user_agent=row.user_agent,
+        success=bool(row.success),
+        device_id=row.device_id if isinstance(row.device_id, str) else None,
+        latitude=extra.get("latitude"),
+        longitude=extra.get("longitude"),
+        rtt_ms=extra.get("rtt_ms"),
+    )
+
+
+#: The kind, as the generic scorer, trainer and evaluation read it.
+KIND = EventKind(
+    name="login",
+    event_type=Login,
+    id_field="login_id",
+    context_columns=("user_id", "ip", "country", "asn", "device_id"),
+    views=VIEWS,
+    derived=DERIVED,
+    features=FEATURES,
+    feature_service=FEATURE_SERVICE,
+    values=event_values,
+    keys=keys,
+    clocks=clocks,
+    compute=features,
+    display=DISPLAY,
+    catalogue=CATALOGUE,
+    decisions=LOGIN_DECISIONS,
+    alert_rates=(0.05, 0.005),
+    prepare=prepare_logins,
+    frame_columns=frame_columns,
+    label_events=label_events,
+    clock_masks=clock_masks,
+    label="is_ato",
+    # Auth services call us after the password check: successful logins are what we score.
+    scored=lambda frame: frame["success"].to_numpy(dtype=bool),
+    sample=lambda: Login(
+        WARM_UP, datetime.now(UTC), WARM_UP, "192.0.2.1", "ZZ", 0, WARM_UP, True, device_id=WARM_UP
+    ),
+    protocol=PROTOCOL,
+    event_of=event_of,
+    entities={
+        "user_id": ("user", "An account."),
+        "device_key": ("device", "A device id ('-' when the client sent none)."),
+        "country": ("country", "ISO-3166 alpha-2 country of the login IP."),
+        "asn_key": ("network", "Autonomous system number of the login IP, as text."),
+        "ip": ("ip_address", "The login IP address."),
+        "scope": ("scope", "The one key ('*') of the all-users totals."),
+    },
+)

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from fraudscore._kinds.login import browser_of, os_of
+from fraudscore._kinds.login.agents import browser_of, os_of
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -18,6 +18,12 @@ from fraudscore._events import CNP_CHANNELS, Transaction
 
 if TYPE_CHECKING:
     import pandas as pd
+from datetime import UTC, datetime
+
+from fraudscore._events import TRANSACTION_DECISIONS
+from fraudscore._frames import prepare_transactions
+from fraudscore._kinds.base import WARM_UP, EventKind, present
+from fraudscore._kinds.transaction import evaluation as _evaluation
 from fraudscore._state import Accumulator, Array, StateView
 
 __all__ = [
@@ -26,6 +32,7 @@ __all__ = [
     "CUSTOMER_TERMINAL",
     "FEATURES",
     "FEATURE_SERVICE",
+    "KIND",
     "RAW_FEATURES",
     "TERMINAL",
     "VIEWS",
@@ -327,3 +334,50 @@ CATALOGUE: dict[str, Any] = {
         },
     },
 }
+
+
+def event_of(row: Any) -> Transaction:
+    """The transaction of one row of a canonical frame."""
+    extra = present(row, ("currency", "channel", "device_id", "ip", "country"))
+    return Transaction(
+        transaction_id=row.transaction_id,
+        timestamp=row.timestamp.to_pydatetime(),
+        customer_id=row.customer_id,
+        terminal_id=row.terminal_id,
+        amount=float(row.amount),
+        **extra,
+    )
+
+
+#: The kind, as the generic scorer, trainer and evaluation read it.
+KIND = EventKind(
+    name="transaction",
+    event_type=Transaction,
+    id_field="transaction_id",
+    context_columns=("customer_id", "terminal_id", "amount"),
+    views=VIEWS,
+    derived=(),
+    features=FEATURES,
+    feature_service=FEATURE_SERVICE,
+    values=event_values,
+    keys=keys,
+    clocks=clocks,
+    compute=features,
+    display=DISPLAY,
+    catalogue=CATALOGUE,
+    decisions=TRANSACTION_DECISIONS,
+    alert_rates=(0.03, 0.01),
+    prepare=prepare_transactions,
+    frame_columns=frame_columns,
+    label_events=label_events,
+    clock_masks=clock_masks,
+    label="is_fraud",
+    scored=lambda frame: np.ones(len(frame), dtype=bool),
+    sample=lambda: Transaction(WARM_UP, datetime.now(UTC), WARM_UP, WARM_UP, 1.0, channel="online"),
+    protocol=_evaluation.protocol(FEATURES, RAW_FEATURES),
+    event_of=event_of,
+    entities={
+        "customer_id": ("customer", "A card (or the customer holding it)."),
+        "terminal_id": ("terminal", "A payment terminal or merchant."),
+    },
+)
