@@ -9,6 +9,7 @@ import pickle
 import sqlite3
 import subprocess
 import sys
+import threading
 from collections import Counter
 from dataclasses import replace
 from pathlib import Path
@@ -284,6 +285,9 @@ def test_options_are_validated_and_registries_are_private(
         Scorer.open(bundle_dir, repo, metrics="prometheus")
     with pytest.raises(ConfigError, match="option 'drift_mode'"):
         ScorerMetrics(drift_mode="average")
+    for bad in (0, -1.0, float("inf"), "1", True):
+        with pytest.raises(ConfigError, match="option 'flush_s'"):
+            ScorerMetrics(flush_s=bad)  # type: ignore[arg-type]
     a, b = ScorerMetrics(), ScorerMetrics()
     assert a.registry is not b.registry
     registry = CollectorRegistry()
@@ -298,6 +302,77 @@ def test_options_are_validated_and_registries_are_private(
     assert value(got, "fraud_api_decisions_total", model_version=result.model_version, **labels)
     assert not scrape(a).keys() & {k for k in got if k[0].startswith("fraudscore_decisions")}
     assert callable(metrics_app(named))
+
+
+# -- off the hot path ----------------------------------------------------------------------------
+
+
+def own_values(metrics: ScorerMetrics) -> Samples:
+    """The latency and decision values as they are now, without the flush a scrape does."""
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in (*metrics.latency.collect(), *metrics.decisions.collect())
+        for sample in family.samples
+    }
+
+
+def test_a_call_only_queues_and_a_flush_or_scrape_counts_it(
+    bundle_dir: Path, repo: Path, live: list[Transaction]
+) -> None:
+    """Scoring observes no Prometheus value itself: its call waits in the queue until a flush
+    (the flusher thread, a scrape, the exit), which then counts every call once."""
+    metrics = ScorerMetrics(flush_s=3600.0)
+    scorer = Scorer.open(bundle_dir, repo, metrics=metrics)
+    before = own_values(metrics)
+    results = [scorer.score(e) for e in live[:30]]
+    scorer.record_many(live[:30], results)
+    assert own_values(metrics) == before  # nothing observed on the call's path
+    got = scrape(metrics)  # a scrape flushes first
+    assert scraped_decisions(got) == decisions(results)
+    assert latency_count(got, "score", "total") == 30
+    assert latency_count(got, "record", "total") == 1
+    assert scrape(metrics) == got  # counted once
+
+
+def test_the_flusher_thread_counts_calls_without_a_scrape(
+    bundle_dir: Path, repo: Path, live: list[Transaction]
+) -> None:
+    """With ``flush_s`` small, queued calls reach the values within about ``flush_s`` with no
+    scrape in this process: what another worker's scrape reads."""
+    metrics = ScorerMetrics(flush_s=0.05)
+    scorer = Scorer.open(bundle_dir, repo, metrics=metrics)
+    warm = own_values(metrics)
+    results = [scorer.score(e) for e in live[:10]]
+    key = ("fraudscore_latency_seconds_count", tuple(sorted(
+        {"kind": "transaction", "call": "score", "stage": "total"}.items()
+    )))  # fmt: skip
+    for _ in range(100):
+        if own_values(metrics).get(key, 0.0) - warm.get(key, 0.0) >= len(results):
+            break
+        threading.Event().wait(0.05)
+    assert own_values(metrics)[key] - warm.get(key, 0.0) == len(results)
+
+
+def test_a_forked_child_never_flushes_the_parents_queue(
+    bundle_dir: Path, repo: Path, live: list[Transaction]
+) -> None:
+    """A fork copies the queue; the child drops its copy (the parent flushes those calls), so
+    no call is counted twice across worker processes."""
+    metrics = ScorerMetrics(flush_s=3600.0)
+    scorer = Scorer.open(bundle_dir, repo, metrics=metrics)
+    for e in live[:5]:
+        scorer.score(e)
+    queued = sum(len(b.pending) for b in metrics._bound.values())
+    assert queued >= 5
+    pid = os.fork()
+    if pid == 0:  # the child: its queue is empty, its own calls still count
+        ok = all(not b.pending for b in metrics._bound.values()) and metrics._flusher is None
+        scorer.score(live[6])
+        ok = ok and sum(len(b.pending) for b in metrics._bound.values()) == 1
+        os._exit(0 if ok else 1)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert sum(len(b.pending) for b in metrics._bound.values()) == queued
 
 
 # -- several processes ---------------------------------------------------------------------------
