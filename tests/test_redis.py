@@ -175,8 +175,9 @@ def test_unreachable_redis_fails_at_construction(
     assert time.monotonic() - start < 5
 
 
-def test_sentinel_is_refused_clearly(tmp_path: Path) -> None:
-    """A redis_type the fast path does not handle is refused at construction, naming it."""
+def test_sentinel_on_a_plain_server_is_refused_clearly(tmp_path: Path) -> None:
+    """redis_sentinel pointed at a plain Redis server (no sentinel there) is refused at
+    construction, naming redis_sentinel (docs/redis.md: Sentinel)."""
     redis_or_skip("redis")
     repo = use_store(copy_repo(tmp_path / "feature_repo"), "redis")
     yaml = repo / "feature_store.yaml"

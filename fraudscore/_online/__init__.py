@@ -20,9 +20,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from fraudscore._errors import FeatureStoreError
+from fraudscore._errors import ConfigError, FeatureStoreError
 from fraudscore._feast import open_store
 from fraudscore._online.base import FeatureSource, Key, Step
 from fraudscore._online.feast import FeastSource
@@ -45,24 +45,39 @@ __all__ = [
 ]
 
 
+#: The options of a Redis online store a caller may set (``RedisSource``'s arguments).
+_REDIS_OPTIONS = ("failover_timeout", "wait_replicas", "wait_timeout", "max_retries")
+
+
 def open_source(
-    repo: str | Path | FeatureStore, views: Sequence[StateView], *, timeout: float = 1.0
+    repo: str | Path | FeatureStore,
+    views: Sequence[StateView],
+    *,
+    timeout: float = 1.0,
+    **options: Any,
 ) -> FeatureSource:
     """The fastest source for the repo's online store type; a clear error for an unknown one.
 
     A repo directory with a current serving descriptor (``fraudscore apply``) opens without
     importing Feast; otherwise it opens through Feast (see ``layout``). ``timeout`` bounds, in
     seconds, how long one read or write waits on the store: SQLite's busy timeout, Redis's
-    connect and socket timeouts.
+    connect and socket timeouts. ``options`` go to the Redis source (:class:`RedisSource`:
+    ``failover_timeout``, ``wait_replicas``, ``wait_timeout``, ``max_retries``); SQLite has
+    none.
     """
     layout = from_descriptor(repo) if isinstance(repo, str | Path) else None
     if layout is None:
         layout = from_store(repo if not isinstance(repo, str | Path) else open_store(repo))
     kind = layout.store_type
     if kind in _SQLITE_TYPES:
+        if options:
+            raise ConfigError("store_options", sorted(options), "none for a SQLite online store")
         return SqliteSource(layout, views, timeout=timeout)
     if kind in REDIS_TYPES:
-        return RedisSource(layout, views, timeout=timeout)
+        unknown = sorted(set(options) - set(_REDIS_OPTIONS))
+        if unknown:
+            raise ConfigError("store_options", unknown, f"some of {list(_REDIS_OPTIONS)}")
+        return RedisSource(layout, views, timeout=timeout, **options)
     raise FeatureStoreError(
         f"online store type {kind!r} is not supported by the fast path; use sqlite or redis"
     )

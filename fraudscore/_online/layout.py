@@ -38,7 +38,14 @@ __all__ = ["DESCRIPTOR", "StoreLayout", "ViewLayout", "from_descriptor", "from_s
 DESCRIPTOR = "fraudscore_serving.json"
 _SCHEMA = 1
 #: The online-store settings a source uses (the rest of Feast's config is not needed to serve).
-_SETTINGS = ("type", "path", "redis_type", "connection_string", "key_ttl_seconds")
+_SETTINGS = (
+    "type",
+    "path",
+    "redis_type",
+    "connection_string",
+    "sentinel_master",
+    "key_ttl_seconds",
+)
 
 
 @dataclass(frozen=True)

@@ -161,17 +161,21 @@ class Scorer:
         timeout: float = 1.0,
         key: bytes | str | None = None,
         require_signature: bool = False,
+        store_options: Mapping[str, Any] | None = None,
         **options: Any,
     ) -> Scorer:
         """A scorer for the bundle directory ``bundle`` on the Feast repo ``repo``.
 
-        ``timeout`` bounds each wait on the online store, in seconds. ``key`` (else the
-        ``FRAUDSCORE_BUNDLE_KEY`` environment variable) verifies the bundle's signature;
-        ``require_signature`` refuses an unsigned one. ``options`` go to :class:`Scorer`.
+        ``timeout`` bounds each wait on the online store, in seconds; ``store_options`` set
+        the Redis source's others (``failover_timeout``, ``wait_replicas``, ``wait_timeout``:
+        docs/redis.md). ``key`` (else the ``FRAUDSCORE_BUNDLE_KEY`` environment variable)
+        verifies the bundle's signature; ``require_signature`` refuses an unsigned one.
+        ``options`` go to :class:`Scorer`.
         """
         loaded = load_bundle(bundle, key=signing_key(key), require_signature=require_signature)
         spec = kind_spec(loaded.kind, where=loaded.path)
-        return cls(loaded, open_source(repo, spec.views, timeout=timeout), **options)
+        source = open_source(repo, spec.views, timeout=timeout, **dict(store_options or {}))
+        return cls(loaded, source, **options)
 
     # -- the model in service ------------------------------------------------------------------
 
