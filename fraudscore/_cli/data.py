@@ -12,7 +12,7 @@ from typing import Any
 import click
 from rich.table import Table
 
-from fraudscore._cli import (
+from fraudscore._cli.base import (
     DEFAULT_REPO,
     KIND,
     _columns,

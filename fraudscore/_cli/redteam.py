@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from fraudscore._cli import DEFAULT_REPO, console, main, step, written
+from fraudscore._cli.base import DEFAULT_REPO, console, main, step, written
 from fraudscore._cli.types import BUNDLE, EVENTS, INSTANT, REPO, Output
 
 

@@ -11,7 +11,7 @@ from typing import Any
 import click
 from rich.table import Table
 
-from fraudscore._cli import KIND, _features, console, data_options, main, out, step, window
+from fraudscore._cli.base import KIND, _features, console, data_options, main, out, step, window
 from fraudscore._cli.types import BUNDLE, EVENTS, Output
 
 

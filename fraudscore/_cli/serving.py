@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from fraudscore._cli import (
+from fraudscore._cli.base import (
     DEFAULT_REPO,
     _columns,
     _kind,
