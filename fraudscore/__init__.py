@@ -9,9 +9,13 @@ a :class:`Columns` mapping) -> :func:`train_model` -> :func:`evaluate` -> :func:
 :class:`DecisionLog` keeps what was served and :func:`read_decision_log` reads it back;
 :func:`served_features` joins the features as served with the labels, to retrain on.
 :class:`ScorerMetrics` counts and times every call in Prometheus metrics (imported on first
-use: prometheus_client is not loaded by a service that does not use it).
-The red team: :func:`red_team` replays adaptive attackers through the real scorer;
-:func:`attack_examples` makes attacks to train against.
+use: prometheus_client is not loaded by a service that does not use it), and
+:func:`create_app` is the reference ASGI service (``fraudscore serve``; Starlette, on first use).
+A kind (transactions, logins) is an :class:`EventKind`; :func:`extend_kind` adds state views
+(:class:`StateView`, :class:`Accumulator`, :class:`Latest`) and features of one's own to one,
+and :func:`register_kind` makes it known by name (:func:`get_kind`); :func:`feast_objects` are
+the Feast objects of every registered kind. The red team: :func:`red_team` replays adaptive
+attackers through the real scorer; :func:`attack_examples` makes attacks to train against.
 """
 
 from typing import TYPE_CHECKING as _TYPE_CHECKING
@@ -31,6 +35,8 @@ from fraudscore._errors import (
 )
 from fraudscore._events import Label, Login, Transaction
 from fraudscore._feast import feast_objects
+from fraudscore._kinds import EventKind, get_kind, register_kind
+from fraudscore._kinds.extend import extend_kind
 from fraudscore._model.bundle import Bundle, Thresholds, load_bundle, sign_bundle
 from fraudscore._online import FeastSource, FeatureSource, RedisSource, SqliteSource, open_source
 from fraudscore._redteam import (
@@ -54,6 +60,7 @@ from fraudscore._serving.scorer import Scorer
 from fraudscore._sim.handbook import HANDBOOK_WINDOWS, HandbookSimConfig, simulate_handbook
 from fraudscore._sim.logins import LoginSimConfig, simulate_logins
 from fraudscore._sim.transactions import TransactionSimConfig, simulate_transactions
+from fraudscore._state import Accumulator, Latest, StateView
 from fraudscore._training.backtest import Backtest, backtest_rules
 from fraudscore._training.evaluate import Evaluation, default_windows, evaluate
 from fraudscore._training.offline import OfflineFeatures
@@ -74,6 +81,7 @@ from fraudscore._training.train import TrainConfig, TrainedModel
 
 __all__ = [
     "HANDBOOK_WINDOWS",
+    "Accumulator",
     "Attack",
     "BackfillReport",
     "Backtest",
@@ -85,6 +93,7 @@ __all__ = [
     "DecisionLog",
     "DriftReport",
     "Evaluation",
+    "EventKind",
     "EventValidationError",
     "FeastSource",
     "FeatureSource",
@@ -93,6 +102,7 @@ __all__ = [
     "FraudscoreError",
     "HandbookSimConfig",
     "Label",
+    "Latest",
     "Login",
     "LoginSimConfig",
     "ModelError",
@@ -110,6 +120,7 @@ __all__ = [
     "ShadowRecord",
     "ShadowResult",
     "SqliteSource",
+    "StateView",
     "Strategy",
     "StrategyResult",
     "Thresholds",
@@ -125,10 +136,13 @@ __all__ = [
     "backtest_rules",
     "build_features",
     "build_store",
+    "create_app",
     "default_windows",
     "evaluate",
+    "extend_kind",
     "feast_objects",
     "fold_partitioned",
+    "get_kind",
     "load_bundle",
     "load_rules",
     "metrics_app",
@@ -139,6 +153,7 @@ __all__ = [
     "read_events",
     "rebuild_store",
     "red_team",
+    "register_kind",
     "score_frame",
     "served_features",
     "sign_bundle",
@@ -154,10 +169,12 @@ __all__ = [
 ]
 
 if _TYPE_CHECKING:
+    from fraudscore._service.app import create_app
     from fraudscore._serving.metrics import ScorerMetrics, metrics_app, metrics_text
 
 #: Public names imported on first use (their dependencies are heavy for a service without them).
 _LAZY = {
+    "create_app": "fraudscore._service.app",
     "ScorerMetrics": "fraudscore._serving.metrics",
     "metrics_app": "fraudscore._serving.metrics",
     "metrics_text": "fraudscore._serving.metrics",

@@ -87,13 +87,14 @@ def feast_objects(kinds: Iterable[EventKind] | None = None) -> dict[str, Any]:
     entities: dict[str, Entity] = {}
     for kind in kinds:
         views = []
-        for view in kind.views:
+        for view in kind.views:  # a view two kinds share (an extension's base) is made once
             for key in view.keys:
                 if key not in entities:
                     name, description = kind.entities[key]
                     entities[key] = out[name] = entity(name, key, description)
-            views.append(state_view(view, [entities[k] for k in view.keys]))
-            out[view.name] = views[-1]
+            if view.name not in out:
+                out[view.name] = state_view(view, [entities[k] for k in view.keys])
+            views.append(out[view.name])
         out[kind.feature_service] = feature_service(kind.feature_service, views)
     return out
 

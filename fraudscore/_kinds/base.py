@@ -38,8 +38,8 @@ class Protocol:
     #: ``test_rows(frame, start, end, train_start, train_end, known_compromised)``: the rows a
     #: test window scores; a :class:`~fraudscore.TrainingError` when they hold one class.
     test_rows: Callable[..., pd.DataFrame]
-    #: ``baselines(frame, test, train_start, train_end, config)``: each baseline's scores of
-    #: the test rows, by name (``baseline_...``).
+    #: ``baselines(frame, test, train_start, train_end, config, features)``: each baseline's
+    #: scores of the test rows, by name (``baseline_...``); ``features`` are the model's.
     baselines: Callable[..., dict[str, np.ndarray]]
     #: ``metrics(test, scores)``: one model's summary metrics.
     metrics: Callable[[pd.DataFrame, np.ndarray], dict[str, float]]

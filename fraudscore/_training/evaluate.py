@@ -97,7 +97,7 @@ def evaluate(
     frame = features.frame
     protocol = kind.protocol
     test = protocol.test_rows(frame, start, end, train_start, train_end, known_compromised)
-    baselines = protocol.baselines(frame, test, train_start, train_end, config)
+    baselines = protocol.baselines(frame, test, train_start, train_end, config, kind.features)
     model = OnnxModel(loaded.model_bytes, len(kind.features))
     scores, contributions = model.run(test[list(kind.features)].to_numpy(np.float64))
     models = {"model": protocol.metrics(test, scores)} | {

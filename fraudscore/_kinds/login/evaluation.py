@@ -59,6 +59,7 @@ def baselines(
     train_start: date,
     train_end: date,
     cfg: TrainConfig | None,
+    features: tuple[str, ...],
 ) -> dict[str, np.ndarray]:
     """Freeman et al.'s score, its probabilities from the training window's successful logins."""
     if not frame.index.is_unique:

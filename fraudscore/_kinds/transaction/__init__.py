@@ -374,7 +374,7 @@ KIND = EventKind(
     label="is_fraud",
     scored=lambda frame: np.ones(len(frame), dtype=bool),
     sample=lambda: Transaction(WARM_UP, datetime.now(UTC), WARM_UP, WARM_UP, 1.0, channel="online"),
-    protocol=_evaluation.protocol(FEATURES, RAW_FEATURES),
+    protocol=_evaluation.protocol(RAW_FEATURES),
     event_of=event_of,
     entities={
         "customer_id": ("customer", "A card (or the customer holding it)."),

@@ -110,9 +110,8 @@ def test_rows(
     return pd.DataFrame(test)
 
 
-def protocol(features: tuple[str, ...], raw_features: tuple[str, ...]) -> Protocol:
-    """The transactions' protocol, for a model of ``features``; the raw-fields baseline reads
-    ``raw_features``."""
+def protocol(raw_features: tuple[str, ...]) -> Protocol:
+    """The transactions' protocol; the raw-fields baseline reads ``raw_features``."""
 
     def baselines(
         frame: pd.DataFrame,
@@ -120,6 +119,7 @@ def protocol(features: tuple[str, ...], raw_features: tuple[str, ...]) -> Protoc
         train_start: date,
         train_end: date,
         cfg: TrainConfig | None,
+        features: tuple[str, ...],
     ) -> dict[str, np.ndarray]:
         import xgboost as xgb
         from sklearn.impute import SimpleImputer
