@@ -20,12 +20,11 @@ from click.testing import CliRunner
 
 from benchmarks.load import World, login_stream, transaction_stream
 from benchmarks.service_load import run_service_load
-from fraudscore import EventValidationError, Login, Scorer, Transaction, read_decision_log
+from fraudscore import EventValidationError, Label, Login, Scorer, Transaction, read_decision_log
 from fraudscore._cli import main
 from fraudscore._kinds import LOGIN, TRANSACTION
 from fraudscore._online.sqlite import SqliteSource
 from fraudscore._service import create_app
-from fraudscore._service.codec import result_body
 from fraudscore._training.offline import OfflineFeatures
 from fraudscore._training.pipeline import build_store
 
@@ -181,14 +180,14 @@ def test_score_and_decide_equal_the_scorer(
     before = _read(repo, keys)
     status, body = service.post("/score/transaction", EVENT)
     assert status == 200
-    assert same(body, result_body(mirror.score(first)))
+    assert same(body, mirror.score(first).to_dict())
     assert equal(_read(repo, keys), before)
     for event in (first, second):
         fields = {**EVENT, "transaction_id": event.transaction_id, "amount": event.amount}
         status, body = service.post("/decide/transaction", fields)
         want = mirror.score(event)
         mirror.record(event, want)
-        assert status == 200 and same(body, result_body(want))
+        assert status == 200 and same(body, want.to_dict())
     assert equal(_read(repo, keys), mirror.source.read_one(keys))
     assert not equal(_read(repo, keys), before)
 
@@ -210,11 +209,42 @@ def test_record_folds_the_decision_given(
     assert not equal(_read(repo, keys), allowed.source.read_one(keys))
 
 
+def test_a_label_folds_as_record_label_does(
+    service: Client, bundle_dir: Path, repo: Path, tmp_path: Path
+) -> None:
+    """/label/transaction folds a chargeback into the card's and terminal's state exactly as
+    ``Scorer.record_label`` does on a copy of the store; a bad label is a 422 naming the field
+    and changes nothing."""
+    mirror = Scorer.open(bundle_dir, private_copy(repo, tmp_path / "mirror"))
+    event = transaction()
+    keys = TRANSACTION.keys(event)
+    status, _ = service.post("/decide/transaction", EVENT)
+    mirror.record(event, mirror.score(event))
+    assert status == 200
+    label = {
+        "transaction_id": event.transaction_id,
+        "customer_id": event.customer_id,
+        "terminal_id": event.terminal_id,
+        "label_time": EVENT["timestamp"],
+    }
+    before = _read(repo, keys)
+    status, body = service.post("/label/transaction", {**label, "customer_id": 7})
+    assert status == 422 and body["field"] == "customer_id"
+    assert equal(_read(repo, keys), before)
+    status, body = service.post("/label/transaction", label)
+    assert status == 200 and body == {"labelled": event.transaction_id}
+    mirror.record_label(
+        Label(event.transaction_id, event.customer_id, event.terminal_id, event.timestamp)
+    )
+    after = _read(repo, keys)
+    assert equal(after, mirror.source.read_one(keys)) and not equal(after, before)
+
+
 def test_login_route_equals_the_scorer(login_bundle_dir: Path, login_repo: Path) -> None:
     """A login service: /decide/login answers ``Scorer.score`` of the login; /score/transaction
     is not served (404, as JSON)."""
     mirror = Scorer.open(login_bundle_dir, login_repo)
-    want = result_body(mirror.score(Login(**{**LOGIN_EVENT, "timestamp": LOGIN_AT})))
+    want = mirror.score(Login(**{**LOGIN_EVENT, "timestamp": LOGIN_AT})).to_dict()
     with Client(create_app([login_bundle_dir], login_repo)) as client:
         status, body = client.post("/decide/login", LOGIN_EVENT)
         assert status == 200 and same(body, want)

@@ -114,7 +114,7 @@ def score(
     for event in events:
         result = scorer.score(event)
         if as_json:
-            click.echo(json.dumps(result_dict(result)))
+            click.echo(json.dumps(result.to_dict()))
         else:
             print_result(event, result)
 
@@ -202,25 +202,6 @@ def _backfill(scorer: Any, data: str, out_path: str, columns: Any, chunk_size: i
         f"{report.events:,} events scored in {report.seconds:.1f} s "
         f"({report.events_per_s:,.0f} events/s) -> {report.out}"
     )
-
-
-def result_dict(result: Any) -> dict[str, Any]:
-    return {
-        "event_id": result.event_id,
-        "score": result.score,
-        "decision": result.decision,
-        "reasons": [
-            {"code": r.code, "text": r.text, "contribution": r.contribution} for r in result.reasons
-        ],
-        "model_version": result.model_version,
-        "missing_state": list(result.missing_state),
-        "stale_state": list(result.stale_state),
-        "degraded": result.degraded,
-        "late_event": result.late_event,
-        "rule": result.rule,
-        "matched_rules": list(result.matched_rules),
-        "shadow_rules": list(result.shadow_rules),
-    }
 
 
 _COLOURS = {"approve": "green", "allow": "green", "review": "yellow", "challenge": "yellow"}

@@ -48,7 +48,7 @@ from fraudscore._errors import (
     FeatureStoreError,
     FraudscoreError,
 )
-from fraudscore._service.codec import LABEL, EventCodec, body_of, dumps, result_body
+from fraudscore._service.codec import LABEL, EventCodec, body_of, dumps
 
 if TYPE_CHECKING:
     from fraudscore._serving.log import DecisionLog
@@ -286,7 +286,7 @@ def _decide(scorer: Scorer, codec: EventCodec) -> _Handler:
             return _invalid(exc)
         except FeatureStoreError as exc:
             return _unavailable(exc, result)
-        return _ok(result_body(result))
+        return _ok(result.to_dict())
 
     return decide
 
@@ -301,7 +301,7 @@ def _score(scorer: Scorer, codec: EventCodec) -> _Handler:
             return _invalid(exc)
         except FeatureStoreError as exc:
             return _unavailable(exc)
-        return _ok(result_body(result))
+        return _ok(result.to_dict())
 
     return score
 
@@ -357,7 +357,7 @@ def _invalid(exc: EventValidationError) -> Response:
 
 def _unavailable(exc: FeatureStoreError, result: Any = None) -> Response:
     _log.warning("fraudscore service: %s", exc)
-    extra = {} if result is None else {"result": result_body(result)}
+    extra = {} if result is None else {"result": result.to_dict()}
     return _error(503, "store_unavailable", str(exc), **extra)
 
 

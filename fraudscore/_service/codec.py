@@ -23,9 +23,9 @@ from fraudscore._errors import EventValidationError
 from fraudscore._events import Label
 
 if typing.TYPE_CHECKING:
-    from fraudscore._serving.scorer import ScoreResult
+    pass
 
-__all__ = ["EventCodec", "body_of", "dumps", "result_body"]
+__all__ = ["EventCodec", "body_of", "dumps"]
 
 
 class _Missing:
@@ -110,31 +110,3 @@ def _instant(name: str, value: Any) -> datetime:
 
 
 LABEL = EventCodec(Label, "label")
-
-
-def result_body(result: ScoreResult) -> dict[str, Any]:
-    """A result as JSON: every field of :class:`ScoreResult`, reasons as objects."""
-    shadow = result.shadow
-    return {
-        "event_id": result.event_id,
-        "score": result.score,
-        "decision": result.decision,
-        "reasons": [
-            {"code": r.code, "text": r.text, "contribution": r.contribution} for r in result.reasons
-        ],
-        "model_version": result.model_version,
-        "missing_state": result.missing_state,
-        "stale_state": result.stale_state,
-        "degraded": result.degraded,
-        "late_event": result.late_event,
-        "rule": result.rule,
-        "matched_rules": result.matched_rules,
-        "shadow_rules": result.shadow_rules,
-        "shadow": None
-        if shadow is None
-        else {
-            "model_version": shadow.model_version,
-            "score": shadow.score,
-            "decision": shadow.decision,
-        },
-    }

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from fraudscore._serving.reasons import Reason
 
@@ -67,3 +68,32 @@ class ScoreResult:
     @property
     def has_full_history(self) -> bool:
         return not (self.missing_state or self.stale_state or self.degraded)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The result as JSON-ready values (the CLI's ``--json`` and the service's responses):
+        every field, reasons and the challenger's verdict as objects."""
+        shadow = self.shadow
+        return {
+            "event_id": self.event_id,
+            "score": self.score,
+            "decision": self.decision,
+            "reasons": [
+                {"code": r.code, "text": r.text, "contribution": r.contribution}
+                for r in self.reasons
+            ],
+            "model_version": self.model_version,
+            "missing_state": list(self.missing_state),
+            "stale_state": list(self.stale_state),
+            "degraded": self.degraded,
+            "late_event": self.late_event,
+            "rule": self.rule,
+            "matched_rules": list(self.matched_rules),
+            "shadow_rules": list(self.shadow_rules),
+            "shadow": None
+            if shadow is None
+            else {
+                "model_version": shadow.model_version,
+                "score": shadow.score,
+                "decision": shadow.decision,
+            },
+        }
