@@ -16,7 +16,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from fraudscore._errors import FeatureStoreError
+from fraudscore._errors import ConfigError, FeatureStoreError
 from fraudscore._state import StateView
 
 if TYPE_CHECKING:
@@ -85,6 +85,7 @@ def feast_objects(kinds: Iterable[EventKind] | None = None) -> dict[str, Any]:
         kinds = KINDS.values()
     out: dict[str, Any] = {}
     entities: dict[str, Entity] = {}
+    made: dict[str, StateView] = {}
     for kind in kinds:
         views = []
         for view in kind.views:  # a view two kinds share (an extension's base) is made once
@@ -94,6 +95,11 @@ def feast_objects(kinds: Iterable[EventKind] | None = None) -> dict[str, Any]:
                     entities[key] = out[name] = entity(name, key, description)
             if view.name not in out:
                 out[view.name] = state_view(view, [entities[k] for k in view.keys])
+                made[view.name] = view
+            elif made.get(view.name) != view:
+                raise ConfigError(
+                    "views", view.name, "one definition per view name across the kinds"
+                )
             views.append(out[view.name])
         out[kind.feature_service] = feature_service(kind.feature_service, views)
     return out

@@ -94,9 +94,16 @@ def test_cycles_finds_a_circle() -> None:
 
 
 def names_a_kind(path: Path) -> bool:
+    kind_modules = tuple(f"fraudscore._kinds.{k}" for k in KIND_NAMES)
     for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import) and any(
+            a.name.startswith(kind_modules) for a in node.names
+        ):
+            return True
+        if isinstance(node, ast.ImportFrom) and node.level:
+            raise AssertionError(f"{path}: a relative import; the checks read absolute ones")
         if isinstance(node, ast.ImportFrom) and node.module:
-            if node.module.startswith(tuple(f"fraudscore._kinds.{k}" for k in KIND_NAMES)):
+            if node.module.startswith(kind_modules):
                 return True
             if node.module == "fraudscore._kinds" and any(
                 a.name.lower() in KIND_NAMES for a in node.names

@@ -233,3 +233,17 @@ def test_one_decision_mapping_scalar_and_arrays(a: float, b: float, scores: list
     assert [t.level(s) for s in scores] == expected
     assert t.levels(np.array(scores)).tolist() == expected
     assert t.decisions(np.array(scores), names).tolist() == [names[i] for i in expected]
+    as_float32 = [float(np.float32(s)) for s in scores]  # a float32 score compares as float64
+    assert [t.level(np.float32(s)) for s in scores] == t.levels(np.array(as_float32)).tolist()
+
+
+@pytest.mark.parametrize(
+    ("score", "decision"),
+    [(0.0, "approve"), (0.29, "approve"), (0.3, "review"), (0.69, "review"), (0.7, "decline"),
+     (1.0, "decline"), (float("nan"), "approve")],
+)  # fmt: skip
+def test_the_decision_of_a_score(score: float, decision: str) -> None:
+    """Review from 0.3, decline from 0.7 (both inclusive); a NaN score is approved."""
+    t, names = Thresholds(review=0.3, block=0.7), ("approve", "review", "decline")
+    assert names[t.level(score)] == decision
+    assert t.decisions(np.array([score]), names).tolist() == [decision]

@@ -463,15 +463,17 @@ def test_served_features_equal_the_fold_and_train_the_same_model(
 
 
 @pytest.mark.parametrize(
-    "given",
+    ("given", "says"),
     [
-        ["--data", "x.parquet", "--from-log", "."],
-        ["--from-log", "."],
-        ["--labels", "labels.parquet", "--data", "x.parquet"],
+        (["--data", "x.parquet", "--from-log", "."], "either --data"),
+        ([], "either --data"),
+        (["--data", "x.parquet", "--from-log", ".", "--labels", "labels.parquet"], "either --data"),
+        (["--from-log", "."], "--from-log needs --labels"),
+        (["--labels", "labels.parquet", "--data", "x.parquet"], "--labels goes with --from-log"),
     ],
 )
 def test_train_from_log_refuses_a_wrong_combination_in_one_line(
-    tmp_path: Path, given: list[str]
+    tmp_path: Path, given: list[str], says: str
 ) -> None:
     """--data or --from-log, and --labels only with --from-log: a usage error, no traceback,
     nothing written."""
@@ -482,6 +484,7 @@ def test_train_from_log_refuses_a_wrong_combination_in_one_line(
         result = CliRunner().invoke(main, ["train", *given, *window])
     assert result.exit_code == 2, result.output
     assert "Traceback" not in result.output and len(result.output.strip().splitlines()) == 1
+    assert says in result.output
     assert not (tmp_path / "out").exists()
 
 
@@ -489,13 +492,17 @@ def test_served_features_drop_degraded_and_repeated_scores(
     bundle_dir: Path, repo: Path, tmp_path: Path, live: list[Transaction]
 ) -> None:
     """A degraded score (features not the entity's) is no training row, and an event scored
-    twice is one row, its first score; both are counted."""
+    twice is one row, its first score (the one acted on); both are counted. A row's decision is
+    the one recorded for it."""
     scorer = open_logged(bundle_dir, repo, tmp_path / "log")
     first = [scorer.score(e) for e in live[:20]]
-    scorer.score(live[0])
+    served = next(d for d in ("review", "decline") if d != first[0].decision)
+    scorer.record(live[0], served)  # moves the card's state: a second score differs
+    again = scorer.score(live[0])
+    assert again.score != first[0].score
     log = close(scorer)
     entries = read_decision_log(tmp_path / "log")
-    assert log.written == 21 and not entries["degraded"].any()
+    assert log.written == 22 and not entries["degraded"].any()
     entries.loc[5, "degraded"] = True
     fake = tmp_path / "edited" / "transaction" / "date=2018-05-08"
     fake.mkdir(parents=True)
@@ -504,9 +511,9 @@ def test_served_features_drop_degraded_and_repeated_scores(
     assert got.dropped_rows == {"degraded": 1, "rescored": 1}
     kept = [e.transaction_id for i, e in enumerate(live[:20]) if i != 5]
     assert sorted(got.frame["transaction_id"]) == sorted(kept)
-    assert got.frame.set_index("transaction_id").loc[live[0].transaction_id, "score"] == (
-        first[0].score
-    )
+    row = got.frame.set_index("transaction_id").loc[live[0].transaction_id]
+    assert row["score"] == first[0].score
+    assert row["decision"] == served != first[0].decision  # the recorded one
     assert (got.frame["is_fraud"] == 0).all()
 
 

@@ -97,7 +97,8 @@ def test_an_added_feature_is_the_same_offline_and_online(
 ) -> None:
     """The generic skew check, on random streams: the offline fold and the online path (score
     then record through a real Scorer) give every feature, the added ones too, to 1e-9; and
-    the added spend equals its brute-force definition over strictly earlier transactions."""
+    the added spend equals its brute-force definition over the transactions before it in the
+    stream (earlier, or at the same instant and earlier in the stream's order)."""
     offline, online = both_paths(registered, spend_bundle, frame)
     np.testing.assert_allclose(
         online, offline[list(registered.features)].to_numpy(float), rtol=1e-9, atol=1e-9
@@ -136,8 +137,37 @@ def test_an_added_feature_trains_applies_and_serves_with_its_reason(
     assert len(ids) > 100
     expected = frame.set_index("transaction_id").loc[ids, list(registered.features)]
     np.testing.assert_allclose(np.vstack(served), expected.to_numpy(float), rtol=1e-9, atol=1e-9)
-    codes = {r.code for _, result in results for r in result.reasons}
-    assert "CARD_SPEND_LAST_HOUR" in codes
+    texts = [r.text for _, result in results for r in result.reasons]
+    spent = [
+        f"card spent about {x:.2f} in the last hour"
+        for x in expected["cust_amt_1h"]
+        if x == x and x > 0
+    ]
+    assert set(spent) & set(texts), "the declared template, with the served value, is a reason"
+
+
+def test_served_features_of_an_extended_kind_keep_its_features(
+    registered: fs.EventKind, spend_bundle: Path, sim: pd.DataFrame, tmp_path: Path
+) -> None:
+    """A decision log of the extended kind trains as that kind: its folder names the kind (its
+    columns are its base's), and the added features come back as served."""
+    features = fs.build_features(sim, registered)
+    repo = copy_repo(tmp_path / "feature_repo")
+    fs.build_store(repo, features, as_of=(CUTOFF - pd.Timedelta(microseconds=1)).to_pydatetime())
+    log = fs.DecisionLog(tmp_path / "log")
+    scorer = fs.Scorer.open(spend_bundle, repo, log=log)
+    served = capture_features(scorer)
+    live = features.frame[features.frame["timestamp"] >= CUTOFF].head(30)
+    from fraudscore._training.pipeline import to_events
+
+    for e in to_events(live, registered):
+        scorer.score(e)
+    log.close()
+    got = fs.served_features(tmp_path / "log", pd.DataFrame(columns=["transaction_id", "is_fraud"]))
+    assert got.kind == "card_spend"
+    np.testing.assert_array_equal(
+        got.frame[list(registered.features)].to_numpy(), np.vstack(served)
+    )
 
 
 @pytest.mark.parametrize(
@@ -153,6 +183,10 @@ def test_an_added_feature_trains_applies_and_serves_with_its_reason(
             "views['v'].keys",
         ),
         ({"reasons": {"AMOUNT_UNUSUAL": {}}}, "reasons"),
+        (
+            {"reasons": {"SPEND": {"features": ["cust_amt_24h"], "template": "x"}}},
+            "reasons['SPEND'].features",
+        ),
     ],
 )
 def test_a_bad_extension_names_what_is_wrong(change: dict[str, Any], option: str) -> None:

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from fraudscore import FeastSource, FeatureStoreError, RedisSource, Scorer, open_source
+from fraudscore import ConfigError, FeastSource, FeatureStoreError, RedisSource, Scorer, open_source
 from fraudscore._feast import open_store
 from fraudscore._kinds import LOGIN, TRANSACTION
 from fraudscore._online.redis import _pack
@@ -211,3 +211,23 @@ def test_writes_keep_feasts_key_expiry(
         rkey = source.redis_key(0, (card,))
         [left] = source._roundtrip(source._node(rkey), [_pack(b"TTL", rkey)])
         assert left == expect if expect < 0 else 0 < left <= expect
+
+
+@pytest.mark.parametrize(
+    ("options", "option"),
+    [
+        ({"max_retries": -1}, "max_retries"),
+        ({"max_retries": "3"}, "max_retries"),
+        ({"failover_timeout": 1.0}, "failover_timeout"),
+    ],
+)
+def test_bad_store_options_name_the_option(
+    tmp_path: Path, options: dict[str, object], option: str
+) -> None:
+    """A Redis source's options are checked at open: a bad retry count, or a failover timeout
+    on a store that has no failover (standalone), is a ConfigError naming it."""
+    redis_or_skip("redis")
+    repo = use_store(copy_repo(tmp_path / "feature_repo"), "redis")
+    with pytest.raises(ConfigError) as info:
+        open_source(repo, TRANSACTION.views, **options)
+    assert info.value.option == option

@@ -49,7 +49,7 @@ def extend_kind(
     ``feature_service`` (default ``<name>_model``) names the Feast feature service.
     """
     if not isinstance(base, EventKind):
-        raise ConfigError("base", base, "an EventKind (fraudscore.kind('transaction'), ...)")
+        raise ConfigError("base", base, "an EventKind (fraudscore.get_kind('transaction'), ...)")
     if not isinstance(name, str) or not _NAME.match(name) or name == base.name:
         raise ConfigError(
             "name", name, f"a new lowercase name for the extended kind (not {base.name!r})"
@@ -79,6 +79,14 @@ def extend_kind(
     clash = sorted(set(codes) & set(base.catalogue["codes"]))
     if clash:
         raise ConfigError("reasons", clash, "reason codes the base kind does not have")
+    for code, entry in codes.items():
+        covered = entry.get("features") if isinstance(entry, Mapping) else None
+        if not isinstance(covered, list) or not set(covered) <= set(features):
+            raise ConfigError(
+                f"reasons[{code!r}].features",
+                covered,
+                f"a list of the new features {list(features)}",
+            )
     names = tuple(features)
     functions = tuple(features.values())
     base_compute, base_keys = base.compute, base.keys

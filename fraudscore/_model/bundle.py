@@ -68,7 +68,9 @@ class Thresholds:
     # evaluation, backtests): the index into a kind's ``decisions`` (below review, review, block).
 
     def level(self, score: float) -> int:
-        """2 at or above ``block``, 1 at or above ``review``, else 0 (NaN: 0)."""
+        """2 at or above ``block``, 1 at or above ``review``, else 0 (NaN: 0); compared in
+        float64, as :meth:`levels` compares (a float32 would compare in float32)."""
+        score = float(score)
         return 2 if score >= self.block else 1 if score >= self.review else 0
 
     def levels(self, scores: np.ndarray) -> np.ndarray:

@@ -117,6 +117,12 @@ class RedisSource:
                 "redis_cluster or redis_sentinel"
             )
         self.timeout = check_timeout(timeout)
+        if type(max_retries) is not int or max_retries < 0:
+            raise ConfigError("max_retries", max_retries, "an int >= 0 (retries of a write)")
+        if failover_timeout is not None and redis_type != "redis_sentinel":
+            raise ConfigError(
+                "failover_timeout", failover_timeout, "None: it applies to redis_sentinel only"
+            )
         nodes, self._params = _parse(str(online.get("connection_string", "localhost:6379")))
         self._server = nodes[0]
         #: ``redis_sentinel``: the sentinels, the one that answered last first; else None.

@@ -105,19 +105,41 @@ def _flush_all() -> None:
         metrics.flush()
 
 
+#: The instances whose flush is held across a fork (``_hold_flushes``).
+_HELD: list[ScorerMetrics] = []
+
+
+def _hold_flushes() -> None:
+    """Before a fork: wait for any flush to finish and hold the next one, so that no
+    prometheus_client value lock (one process-wide lock in multiprocess mode) is held by the
+    flusher thread when the process is copied."""
+    _HELD[:] = list(_ALL)
+    for metrics in _HELD:
+        metrics._flushing.acquire()
+
+
+def _release_flushes() -> None:
+    for metrics in _HELD:
+        metrics._flushing.release()
+    _HELD.clear()
+
+
 def _forget_after_fork() -> None:
     """A forked child records its own calls: the parent's queued calls are the parent's to
-    flush, its thread did not survive the fork, and its locks may have been held."""
+    flush, its thread did not survive the fork, and its locks are the parent's."""
     for metrics in list(_ALL):
         metrics._flusher = None
         metrics._flushing = threading.Lock()
         metrics._binding = threading.Lock()
         for bound in metrics._bound.values():
             bound.pending.clear()
+    _HELD.clear()
 
 
 atexit.register(_flush_all)
-os.register_at_fork(after_in_child=_forget_after_fork)
+os.register_at_fork(
+    before=_hold_flushes, after_in_parent=_release_flushes, after_in_child=_forget_after_fork
+)
 
 #: Latency buckets, in seconds: 10 µs to 100 ms, about three per decade.
 BUCKETS = (

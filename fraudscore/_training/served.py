@@ -53,7 +53,7 @@ def served_features(
         raise EventValidationError(
             "log", str(log), "a decision log with scored events", where="input"
         )
-    spec = kind_spec(_kind_of(entries, kind), where="log")
+    spec = kind_spec(_kind_of(log, kind), where="log")
     id_field, label = spec.id_field, spec.label
     missing = [f"feature_{f}" for f in spec.features if f"feature_{f}" not in entries.columns]
     if missing:
@@ -91,17 +91,17 @@ def served_features(
     return OfflineFeatures(spec.name, frame, {}, dropped)
 
 
-def _kind_of(entries: pd.DataFrame, kind: str | None) -> str:
+def _kind_of(log: str | Path, kind: str | None) -> str:
+    """The kind asked for, else the one the log holds: its folder's name (an extended kind
+    shares its base's columns, so only the folder tells them apart)."""
     if kind is not None:
         return kind
-    from fraudscore._kinds import KINDS
-
-    for name, spec in KINDS.items():
-        if spec.id_field in entries.columns:
-            return name
-    raise EventValidationError(
-        "log", sorted(entries.columns), "entries of a known kind", where="input"
-    )
+    folders = sorted(p.name for p in Path(log).iterdir() if p.is_dir())
+    if len(folders) != 1:
+        raise EventValidationError(
+            "kind", folders, "one kind in the log, or kind= to choose one", where="input"
+        )
+    return folders[0]
 
 
 def _event_fields(spec: EventKind) -> set[str]:
