@@ -254,13 +254,9 @@ def world(root: Path) -> tuple[Path, Path]:
 def open_on(bundle: Path, template: Path, dst: Path, group: SentinelGroup, **options: Any) -> Any:
     """A scorer on ``group`` through ``RedisSource(**options)``; the repo applied on first use."""
     from fraudscore import RedisSource, Scorer, load_bundle
-
-    try:
-        from fraudscore._online.repo import apply_repo
-    except ImportError:  # before the move out of _feast
-        from fraudscore._feast import apply_repo  # type: ignore[attr-defined,no-redef]
     from fraudscore._kinds import TRANSACTION
     from fraudscore._online.layout import from_descriptor
+    from fraudscore._online.repo import apply_repo
 
     repo = sentinel_repo(template, dst, group)
     layout = from_descriptor(repo)

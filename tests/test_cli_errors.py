@@ -470,7 +470,7 @@ def test_debug_lets_the_traceback_of_a_failure_through(world: Path) -> None:
 def test_an_output_is_replaced_only_when_the_command_succeeds(tmp_path: Path) -> None:
     """`written` leaves an earlier output and no partial file or new folder when the block fails,
     and replaces the output (a file, or a directory) when it succeeds."""
-    from fraudscore._cli import written
+    from fraudscore._cli.base import written
 
     target = tmp_path / "out.parquet"
     target.write_text("old")

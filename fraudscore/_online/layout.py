@@ -233,6 +233,7 @@ def from_descriptor(repo: str | Path) -> StoreLayout | None:
     elif online["type"] == "redis":
         online.setdefault("redis_type", "redis")
         online.setdefault("connection_string", "localhost:6379")
+        online.setdefault("sentinel_master", "mymaster")
     return StoreLayout(
         repo_path=root,
         project=str(config["project"]),
