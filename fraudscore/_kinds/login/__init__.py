@@ -28,7 +28,7 @@ from fraudscore._events import LOGIN_DECISIONS, Login
 from fraudscore._frames import NO_DEVICE, prepare_logins
 from fraudscore._kinds.base import WARM_UP, EventKind, present
 from fraudscore._kinds.login.agents import browser_of, os_of
-from fraudscore._kinds.login.evaluation import PROTOCOL
+from fraudscore._kinds.login.evaluation import PROTOCOL, successful
 from fraudscore._state import Accumulator, Array, Latest, StateView
 
 if TYPE_CHECKING:
@@ -516,8 +516,7 @@ KIND = EventKind(
     label_events=label_events,
     clock_masks=clock_masks,
     label="is_ato",
-    # Auth services call us after the password check: successful logins are what we score.
-    scored=lambda frame: frame["success"].to_numpy(dtype=bool),
+    scored=successful,
     sample=lambda: Login(
         WARM_UP, datetime.now(UTC), WARM_UP, "192.0.2.1", "ZZ", 0, WARM_UP, True, device_id=WARM_UP
     ),

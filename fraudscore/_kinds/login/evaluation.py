@@ -20,7 +20,7 @@ from fraudscore._model.fit import TrainConfig, day_mask
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["PROTOCOL", "recall_at_rate"]
+__all__ = ["PROTOCOL", "recall_at_rate", "successful"]
 
 
 def recall_at_rate(y: np.ndarray, scores: np.ndarray, rate: float) -> float:
@@ -31,8 +31,9 @@ def recall_at_rate(y: np.ndarray, scores: np.ndarray, rate: float) -> float:
     return float(y[top].sum() / positives) if positives else float("nan")
 
 
-def _scored(frame: pd.DataFrame, start: date, end: date) -> np.ndarray:
-    return frame["success"].to_numpy(dtype=bool) & day_mask(frame["timestamp"], start, end)
+def successful(frame: pd.DataFrame) -> np.ndarray:
+    """The logins the kind scores: auth services call the scorer after the password check."""
+    return frame["success"].to_numpy(dtype=bool)
 
 
 def test_rows(
@@ -45,7 +46,7 @@ def test_rows(
 ) -> pd.DataFrame:
     """The successful logins of the test days (``known_compromised`` is the transactions'; a
     login test keeps every account)."""
-    test = frame[_scored(frame, start, end)]
+    test = frame[successful(frame) & day_mask(frame["timestamp"], start, end)]
     if test.empty or test["is_ato"].nunique() < 2:
         raise TrainingError(
             f"the test window {start}..{end} needs both takeovers and genuine successful logins"
