@@ -22,8 +22,8 @@ import xgboost as xgb
 from fraudscore import Scorer
 from fraudscore._feast import open_store
 from fraudscore._kinds import LOGIN, TRANSACTION, EventKind
-from fraudscore._sim.logins import LoginSimConfig, simulate_logins
-from fraudscore._sim.transactions import TransactionSimConfig, simulate_transactions
+from fraudscore._kinds.login.simulate import LoginSimConfig, simulate_logins
+from fraudscore._kinds.transaction.simulate import TransactionSimConfig, simulate_transactions
 from fraudscore._state import PY
 from fraudscore._training.evaluate import default_windows
 from fraudscore._training.pipeline import build_features, build_store, to_events, train_model

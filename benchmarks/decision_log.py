@@ -66,7 +66,7 @@ def main() -> None:
 
     from fraudscore import DecisionLog, Scorer, read_decision_log
     from fraudscore._kinds import TRANSACTION
-    from fraudscore._sim.transactions import simulate_transactions
+    from fraudscore._kinds.transaction.simulate import simulate_transactions
 
     from .conftest import CONFIG, build_world
 

@@ -58,8 +58,8 @@ def main() -> None:
 
         from fraudscore import Scorer
         from fraudscore._kinds import TRANSACTION
+        from fraudscore._kinds.transaction.simulate import simulate_transactions
         from fraudscore._serving.metrics import ScorerMetrics, metrics_text, multiprocess_mode
-        from fraudscore._sim.transactions import simulate_transactions
 
         from .conftest import CONFIG, build_world
 

@@ -48,12 +48,12 @@ from fraudscore import (
     train_model,
     with_decisions,
 )
-from fraudscore._redteam import THEATRES, attack_examples, red_team
+from fraudscore._redteam import attack_examples, red_team, theatre
 
 REPO = Path(__file__).resolve().parents[1] / "feature_repo"
 #: The strategies the hardened model trains on (the default of attack_examples); the others
 #: are held out.
-TRAINED = THEATRES["transaction"].trained
+TRAINED = theatre("transaction").trained
 #: Features whose direction is known: more of them never lowers the risk.
 INCREASING = (
     "cust_n_1h", "cust_n_1d", "amt_ratio_1d", "amt_ratio_7d", "amt_ratio_30d", "amt_z_7d",

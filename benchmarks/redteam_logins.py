@@ -64,14 +64,14 @@ from fraudscore import (
     with_decisions,
 )
 from fraudscore._model.bundle import Bundle, Thresholds
-from fraudscore._redteam import THEATRES, attack_examples, red_team
+from fraudscore._redteam import attack_examples, red_team, theatre
 from fraudscore._training.evaluate import default_windows
 
 REPO_TEMPLATE = Path(__file__).resolve().parents[1] / "feature_repo"
 #: The demo's login world.
 WORLD = LoginSimConfig(n_users=2_000, n_days=60, seed=7, start="2018-04-01")
 #: The strategies the hardened model trains on by default (the theatre's; the rest held out).
-TRAINED = THEATRES["login"].trained
+TRAINED = theatre("login").trained
 
 
 @dataclass(frozen=True)

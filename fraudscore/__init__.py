@@ -33,10 +33,19 @@ from fraudscore._errors import (
     RulesError,
     TrainingError,
 )
-from fraudscore._events import Label, Login, Transaction
 from fraudscore._feast import feast_objects
-from fraudscore._kinds import EventKind, get_kind, register_kind
+from fraudscore._kinds import EventKind, Protocol, Simulator, get_kind, register_kind
 from fraudscore._kinds.extend import extend_kind
+from fraudscore._kinds.login.events import Login
+from fraudscore._kinds.login.simulate import LoginSimConfig, simulate_logins
+from fraudscore._kinds.protocols import basic_protocol
+from fraudscore._kinds.transaction.events import Label, Transaction
+from fraudscore._kinds.transaction.handbook import (
+    HANDBOOK_WINDOWS,
+    HandbookSimConfig,
+    simulate_handbook,
+)
+from fraudscore._kinds.transaction.simulate import TransactionSimConfig, simulate_transactions
 from fraudscore._model.bundle import Bundle, Thresholds, load_bundle, sign_bundle
 from fraudscore._online import FeastSource, FeatureSource, RedisSource, SqliteSource, open_source
 from fraudscore._redteam import (
@@ -57,9 +66,6 @@ from fraudscore._serving.reasons import Reason
 from fraudscore._serving.results import ScoreResult, ShadowRecord, ShadowResult
 from fraudscore._serving.rules import Rule, RuleSet, Verdict, load_rules, starter_rules
 from fraudscore._serving.scorer import Scorer
-from fraudscore._sim.handbook import HANDBOOK_WINDOWS, HandbookSimConfig, simulate_handbook
-from fraudscore._sim.logins import LoginSimConfig, simulate_logins
-from fraudscore._sim.transactions import TransactionSimConfig, simulate_transactions
 from fraudscore._state import Accumulator, Latest, StateView
 from fraudscore._training.backtest import Backtest, backtest_rules
 from fraudscore._training.evaluate import Evaluation, default_windows, evaluate
@@ -107,6 +113,7 @@ __all__ = [
     "LoginSimConfig",
     "ModelError",
     "OfflineFeatures",
+    "Protocol",
     "Reason",
     "RedTeamReport",
     "RedisSource",
@@ -119,6 +126,7 @@ __all__ = [
     "ScorerMetrics",
     "ShadowRecord",
     "ShadowResult",
+    "Simulator",
     "SqliteSource",
     "StateView",
     "Strategy",
@@ -134,6 +142,7 @@ __all__ = [
     "attack_examples",
     "backfill",
     "backtest_rules",
+    "basic_protocol",
     "build_features",
     "build_store",
     "create_app",

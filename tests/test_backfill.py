@@ -67,8 +67,8 @@ def test_backfill_of_logins_equals_score_many(
     login_bundle_dir: Path, login_repo: Path, login_offline: OfflineFeatures, tmp_path: Path
 ) -> None:
     """The frame path on the kind with derived keys (device, ASN, the totals' scope)."""
-    from fraudscore._frames import LOGIN_COLUMNS
     from fraudscore._kinds import LOGIN
+    from fraudscore._kinds.login.frames import COLUMNS as LOGIN_COLUMNS
     from fraudscore._training.pipeline import to_events
 
     from .conftest import LOGIN_CUTOFF

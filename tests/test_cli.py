@@ -76,16 +76,12 @@ def test_demo_runs_small(tmp_path: Path) -> None:
         "demo",
         "--workdir",
         str(tmp_path / "demo"),
-        "--customers",
+        "--size",
         "300",
         "--terminals",
         "600",
         "--days",
-        "50",
-        "--users",
-        "300",
-        "--login-days",
-        "40",
+        "45",
         "--show",
         "3",
     ).stdout
@@ -190,7 +186,8 @@ def test_cli_handbook_generator_and_selected_training(tmp_path: Path) -> None:
     bad = CliRunner().invoke(
         main, ["simulate", "--generator", "handbook", "--kind", "login", "--out", data]
     )
-    assert bad.exit_code != 0 and "transactions only" in bad.output
+    assert bad.exit_code == 2 and "the login simulators are fraudscore" in bad.output
+    assert "'--generator'" in bad.output
 
 
 def _online_rows(repo: str) -> dict[str, list[tuple[object, ...]]]:

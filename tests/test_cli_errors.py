@@ -105,7 +105,15 @@ MONITOR = ["monitor", "--bundle", "{w}/bundle", "--data", "{w}/events.parquet"]
 FOLD = ["fold", "--data", "{w}/events.parquet", "--out", "{w}/folded"]
 BACKTEST = ["rules", "backtest", "--rules", "{w}/bad.toml", "--bundle", "{w}/bundle"]
 SIM = ["simulate", "--out", "{w}/sim.parquet"]
-REDTEAM = ["redteam", "--bundle", "{w}/bundle", "--repo", "{w}/repo", "--data", "{w}/events.parquet"]
+REDTEAM = [
+    "redteam",
+    "--bundle",
+    "{w}/bundle",
+    "--repo",
+    "{w}/repo",
+    "--data",
+    "{w}/events.parquet",
+]
 REBUILD = ["rebuild", "--repo", "{w}/repo", "--data", "{w}/events.parquet"]
 UNREACHABLE = ["--dask", "tcp://127.0.0.1:1", "--dask-timeout", "1"]
 

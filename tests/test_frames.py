@@ -8,7 +8,7 @@ import pytest
 
 from fraudscore import EventValidationError
 from fraudscore._errors import BadRowsError
-from fraudscore._frames import prepare_transactions
+from fraudscore._kinds.transaction.frames import prepare_transactions
 
 
 @pytest.fixture

@@ -14,9 +14,9 @@ import pytest
 
 from fraudscore import EventValidationError, FeastSource, Label, Login, Scorer, SqliteSource
 from fraudscore._feast import open_store
-from fraudscore._frames import prepare_logins
 from fraudscore._kinds import LOGIN
 from fraudscore._kinds.login import FEATURES, VIEWS, browser_of, os_of
+from fraudscore._kinds.login.frames import prepare_logins
 from fraudscore._training.offline import OfflineFeatures, fold_history
 from fraudscore._training.pipeline import replay, to_events
 

@@ -6,9 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from fraudscore._frames import prepare_transactions
 from fraudscore._kinds import TRANSACTION
 from fraudscore._kinds.transaction import FEATURES
+from fraudscore._kinds.transaction.frames import prepare_transactions
 from fraudscore._training.offline import OfflineFeatures, fold_history
 
 
@@ -98,8 +98,8 @@ def test_entity_by_entity_fold_equals_rank_fold(
 ) -> None:
     """Folding every entity alone on floats gives the rank-by-rank array fold's features."""
     import fraudscore._training.offline as offline
-    from fraudscore._frames import prepare_logins
     from fraudscore._kinds import LOGIN
+    from fraudscore._kinds.login.frames import prepare_logins
 
     prepared = prepare_logins(login_sim)
     monkeypatch.setattr(offline, "_HEAVY", 10**9)  # every entity folded by rank

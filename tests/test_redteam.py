@@ -22,12 +22,12 @@ from fraudscore import (
     load_rules,
 )
 from fraudscore._cli import main
-from fraudscore._redteam import THEATRES, Strategy, red_team, run_red_team
+from fraudscore._redteam import Strategy, red_team, run_red_team, theatre
 from fraudscore._redteam.harness import pick_victims, victim_traffic
 
 from .conftest import CUTOFF
 
-THEATRE = THEATRES["transaction"]
+THEATRE = theatre("transaction")
 #: Rules that decide by amount alone, over a model that never alerts (thresholds of 1.0): the
 #: outcome of every attempt is known before it is sent.
 BY_AMOUNT = (

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import math
 import threading
+from collections.abc import Mapping
 from dataclasses import replace
 from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -34,6 +36,12 @@ from fraudscore._serving.rules import Rule
 from fraudscore._training.pipeline import to_events
 
 from .conftest import CUTOFF
+
+
+def matching(rules: RuleSet, values: Mapping[str, Any]) -> tuple[str, ...]:
+    """Every live rule that holds for ``values``, in file order (what a backtest counts)."""
+    verdict = rules.decide(values, every=True)
+    return () if verdict is None else verdict.matched
 
 
 def write(path: Path, text: str) -> Path:
@@ -188,7 +196,11 @@ def test_all_matched_takes_the_most_severe_action_and_lists_every_match(tmp_path
     v = first.decide({"amount": 300.0})
     assert v is not None and v.rule is not None and v.rule.name == "allow_small"
     assert v.matched == ("allow_small",)
-    assert rules.deciding((*v.matched, "block_biggest")).name == "block_biggest"  # type: ignore[union-attr]
+    every = first.decide({"amount": 300.0}, every=True)  # a backtest's count of every rule
+    assert every is not None and every.rule is not None and every.rule.name == "allow_small"
+    assert every.matched == ("allow_small", "watch_big", "block_bigger", "block_biggest")
+    every = rules.decide({"amount": 300.0}, every=True)
+    assert every is not None and every.rule is not None and every.rule.name == "block_bigger"
 
 
 def test_a_missing_or_nan_value_makes_the_rule_not_match_and_never_raises(tmp_path: Path) -> None:
@@ -203,15 +215,16 @@ def test_a_missing_or_nan_value_makes_the_rule_not_match_and_never_raises(tmp_pa
         + rule("untrusted", "approve", "!lists.trusted")
     )
     rules = load_rules(rules_file(tmp_path, text, head=head))
+
     base = {"customer_id": "C000001", "score": 0.1}
-    assert rules.matching({**base, "device_id": None, "cust_secs_since_last": math.nan}) == ()
+    assert matching(rules, {**base, "device_id": None, "cust_secs_since_last": math.nan}) == ()
     assert rules.decide({**base, "device_id": None, "cust_secs_since_last": math.nan}) is None
     feats = [math.nan] * len(rules.kind.features)
     assert rules.decide_event(tx(), feats, 0.1) is None  # no device, no history
-    assert rules.matching({**base, "device_id": "dev-1", "cust_secs_since_last": 30.0}) == (
+    assert matching(rules, {**base, "device_id": "dev-1", "cust_secs_since_last": 30.0}) == (
         "is_dev", "fast", "trusted",
     )  # fmt: skip
-    assert rules.matching({**base, "device_id": "dev-2", "cust_secs_since_last": 90.0}) == (
+    assert matching(rules, {**base, "device_id": "dev-2", "cust_secs_since_last": 90.0}) == (
         "not_dev", "slow", "untrusted",
     )  # fmt: skip
     assert not rules.errors
@@ -387,7 +400,7 @@ def test_login_rules_read_typed_fields_and_lists(tmp_path: Path) -> None:
         "l1", datetime(2018, 5, 9, tzinfo=UTC), "u1", "203.0.113.9", "FR", 16509, "curl/8", True
     )
     values = rules.values_of(login, [math.nan] * len(rules.kind.features), 0.2)
-    assert rules.matching(values) == ("bad_ip", "hosting", "agent")
+    assert matching(rules, values) == ("bad_ip", "hosting", "agent")
     v = rules.decide(values)
     assert v is not None and v.rule is not None and v.rule.action == "deny"
 
@@ -399,10 +412,10 @@ def test_transaction_values_come_from_the_event_features_and_score() -> None:
     )
     feats = [0.0] * len(rules.kind.features)
     feats[rules.kind.features.index("cust_n_1d")] = 3.0
-    assert rules.matching(rules.values_of(tx(channel="online"), feats, 0.6)) == ("r",)
-    assert rules.matching(rules.values_of(tx(channel="pos"), feats, 0.6)) == ()
-    assert rules.matching(rules.values_of(tx(channel="online"), feats, 0.4)) == ()
-    assert rules.matching(rules.values_of(tx(), feats, 0.6)) == ()  # no channel: no match
+    assert matching(rules, rules.values_of(tx(channel="online"), feats, 0.6)) == ("r",)
+    assert matching(rules, rules.values_of(tx(channel="pos"), feats, 0.6)) == ()
+    assert matching(rules, rules.values_of(tx(channel="online"), feats, 0.4)) == ()
+    assert matching(rules, rules.values_of(tx(), feats, 0.6)) == ()  # no channel: no match
 
 
 # -- backtest ------------------------------------------------------------------------------------

@@ -46,7 +46,9 @@ def row(scorer: Scorer, event: object, names: tuple[str, ...]) -> dict[str, floa
 
 
 def tx(i: int, minutes: float, terminal: str = "T1") -> Transaction:
-    return Transaction(f"t{i}", T0 + timedelta(minutes=minutes), "C1", terminal, 40.0, channel="pos")
+    return Transaction(
+        f"t{i}", T0 + timedelta(minutes=minutes), "C1", terminal, 40.0, channel="pos"
+    )
 
 
 FAMILIARITY = ("ct_n_30d", "ct_secs_since_last", "cust_flagged_1d", "cust_n_1d")

@@ -24,7 +24,7 @@ from fraudscore._errors import (
     FraudscoreError,
     RulesError,
 )
-from fraudscore._kinds import KINDS
+from fraudscore._kinds import DEFAULT_KIND, KINDS
 
 console = Console(stderr=True)
 out = Console()
@@ -174,9 +174,9 @@ def main(ctx: click.Context, debug: bool) -> None:
 KIND = click.option(
     "--kind",
     type=click.Choice(sorted(KINDS)),
-    default="transaction",
+    default=DEFAULT_KIND,
     show_default=True,
-    help="Card transactions (fraud) or logins (account takeover).",
+    help="The kind of event: " + ", ".join(KINDS) + ".",
 )
 
 

@@ -41,10 +41,19 @@ from fraudscore._cli.types import (
     Output,
     check_order,
 )
+from fraudscore._kinds import KINDS
 
 #: Positive counts (sizes, days) and the seed, which numpy wants >= 0.
 POSITIVE = click.IntRange(min=1)
 SEED = click.IntRange(min=0)
+
+
+#: The kinds that ship a simulator.
+_SIMULATED = {n: k for n, k in KINDS.items() if k.simulators}
+
+
+def _first(kind: Any) -> Any:
+    return next(iter(kind.simulators.values()))
 
 
 def _simulate(
@@ -54,24 +63,33 @@ def _simulate(
     days: int | None,
     seed: int,
     start: str,
-    generator: str = "fraudscore",
+    generator: str | None = None,
 ) -> Any:
-    """Simulated events: each option, when given, replaces the simulator's default."""
+    """Simulated events of ``kind`` from its simulator ``generator`` (default: its first): each
+    option, when given, replaces the simulator's default."""
     from dataclasses import replace
 
-    from fraudscore._sim.handbook import HandbookSimConfig, simulate_handbook
-    from fraudscore._sim.logins import LoginSimConfig, simulate_logins
-    from fraudscore._sim.transactions import TransactionSimConfig, simulate_transactions
-
-    choices: dict[str, tuple[Callable[[Any], Any], Any, str]] = {
-        "handbook": (simulate_handbook, HandbookSimConfig(), "n_customers"),
-        "login": (simulate_logins, LoginSimConfig(), "n_users"),
-        "transaction": (simulate_transactions, TransactionSimConfig(), "n_customers"),
-    }
-    make, config, size_field = choices[generator if generator == "handbook" else kind]
-    given = {size_field: size, "n_terminals": terminals, "n_days": days}
+    sim = _simulator(kind, generator)
+    config = sim.config
+    given = {sim.size: size, "n_terminals": terminals, "n_days": days}
     changes = {k: v for k, v in given.items() if v is not None and hasattr(config, k)}
-    return make(replace(config, seed=seed, start=start, **changes))
+    return sim.simulate(replace(config, seed=seed, start=start, **changes))
+
+
+def _simulator(kind: str, generator: str | None) -> Any:
+    sims = _kind(kind).simulators
+    if not sims:
+        raise click.BadParameter(
+            f"got {kind!r}, which has no simulator: bring your own data", param_hint="'--kind'"
+        )
+    if generator is None:
+        return _first(_kind(kind))
+    if generator not in sims:
+        raise click.BadParameter(
+            f"got {generator!r}; the {kind} simulators are {', '.join(sims)}",
+            param_hint="'--generator'",
+        )
+    return sims[generator]
 
 
 @main.command()
@@ -83,18 +101,26 @@ def _simulate(
     help="Parquet file to write.",
 )
 @KIND
-@click.option("--size", type=POSITIVE, help="Cards (transactions) or users (logins). [2,000]")
-@click.option("--terminals", type=POSITIVE, help="Terminals (transactions only). [4,000]")
-@click.option("--days", type=POSITIVE, help="Days of history. [100 transactions, 60 logins]")
+@click.option(
+    "--size",
+    type=POSITIVE,
+    help="Entities: "
+    + ", ".join(
+        f"{next(iter(k.simulators.values())).size_of} ({n}s)" for n, k in _SIMULATED.items()
+    )
+    + ".",
+)
+@click.option("--terminals", type=POSITIVE, help="Terminals, for a simulator that has them.")
+@click.option("--days", type=POSITIVE, help="Days of history (default: the simulator's).")
 @click.option("--seed", default=7, show_default=True, type=SEED)
 @click.option("--start", default="2018-04-01", show_default=True, type=DAY, help="First day.")
 @click.option(
     "--generator",
-    type=click.Choice(["fraudscore", "handbook"]),
-    default="fraudscore",
-    show_default=True,
-    help="fraudscore's simulators, or the fraud-detection handbook's transaction generator "
-    "(5,000 cards, 10,000 terminals, 183 days by default).",
+    type=click.Choice(sorted({g for k in KINDS.values() for g in k.simulators})),
+    help="A simulator of the kind (default: its first): "
+    + "; ".join(f"{n}: {', '.join(k.simulators)}" for n, k in _SIMULATED.items())
+    + ". The handbook's is the fraud-detection handbook's transaction generator (5,000 cards, "
+    "10,000 terminals, 183 days by default).",
 )
 def simulate(
     out_path: str,
@@ -104,15 +130,11 @@ def simulate(
     days: int | None,
     seed: int,
     start: date,
-    generator: str,
+    generator: str | None,
 ) -> None:
     """Simulate labelled events (canonical columns) into a parquet file."""
-    if generator == "handbook" and kind != "transaction":
-        raise click.BadParameter(
-            f"got {kind!r} with --generator handbook, which makes transactions only",
-            param_hint="'--kind'",
-        )
-    with step(f"simulating {kind}s ({generator})"):
+    _simulator(kind, generator)  # a bad choice fails before any work
+    with step(f"simulating {kind}s ({generator or 'default'})"):
         df = _simulate(kind, size, terminals, days, seed, start.isoformat(), generator)
         with written(out_path) as tmp:
             df.to_parquet(tmp, index=False)

@@ -17,7 +17,7 @@ from fraudscore._cli.base import (
     out,
     step,
 )
-from fraudscore._cli.data import POSITIVE, SEED, _simulate, print_metrics
+from fraudscore._cli.data import _SIMULATED, POSITIVE, SEED, _simulate, print_metrics
 from fraudscore._cli.serving import print_result
 from fraudscore._cli.types import REPO, Output
 
@@ -37,11 +37,20 @@ from fraudscore._cli.types import REPO, Output
     type=REPO,
     help="The Feast repo to copy into the workdir.",
 )
-@click.option("--customers", default=2_000, show_default=True, type=POSITIVE)
-@click.option("--terminals", default=4_000, show_default=True, type=POSITIVE)
-@click.option("--days", default=100, show_default=True, type=POSITIVE, help="Days of transactions.")
-@click.option("--users", default=2_000, show_default=True, type=POSITIVE)
-@click.option("--login-days", default=60, show_default=True, type=POSITIVE)
+@click.option(
+    "--kind",
+    "kinds",
+    multiple=True,
+    type=click.Choice(list(_SIMULATED)),
+    help="A kind to run (repeat for more; default: every kind with a simulator, in order).",
+)
+@click.option(
+    "--size",
+    type=POSITIVE,
+    help="Entities per kind (default: each simulator's: 2,000 cards, users, accounts).",
+)
+@click.option("--terminals", type=POSITIVE, help="Terminals, for a simulator that has them.")
+@click.option("--days", type=POSITIVE, help="Days of history (default: each simulator's).")
 @click.option("--seed", default=7, show_default=True, type=SEED)
 @click.option(
     "--show",
@@ -53,17 +62,16 @@ from fraudscore._cli.types import REPO, Output
 def demo(
     workdir: str,
     repo: str,
-    customers: int,
-    terminals: int,
-    days: int,
-    users: int,
-    login_days: int,
+    kinds: tuple[str, ...],
+    size: int | None,
+    terminals: int | None,
+    days: int | None,
     seed: int,
     show: int,
 ) -> None:
-    """Everything, end to end, on the embedded SQLite store, for transactions then logins:
-    simulate, build the Feast store, train, evaluate, export, then score and record the last
-    day's events live, with reasons."""
+    """Everything, end to end, on the embedded SQLite store, for each kind in turn (card
+    transactions, logins, payouts): simulate, build the Feast store, train, evaluate, export,
+    then score and record the last day's events live, with reasons."""
     work, template = Path(workdir), Path(repo)
 
     work.mkdir(parents=True, exist_ok=True)
@@ -71,20 +79,9 @@ def demo(
     if feast_repo.exists():
         shutil.rmtree(feast_repo)
     shutil.copytree(template, feast_repo, ignore=shutil.ignore_patterns("data", "__pycache__"))
-    run_demo(
-        "transaction",
-        work,
-        feast_repo,
-        _simulate("transaction", customers, terminals, days, seed, "2018-04-01"),
-        show,
-    )
-    run_demo(
-        "login",
-        work,
-        feast_repo,
-        _simulate("login", users, None, login_days, seed, "2018-04-01"),
-        show,
-    )
+    for name in kinds or _SIMULATED:
+        data = _simulate(name, size, terminals, days, seed, "2018-04-01")
+        run_demo(name, work, feast_repo, data, show)
     console.print(f"\nFeast repo: {feast_repo}  bundles and evaluations: {work}")
 
 
@@ -99,7 +96,8 @@ def run_demo(kind_name: str, work: Path, repo: Path, data: Any, show: int) -> No
     kind = _kind(kind_name)
     out.rule(f"[bold]{kind_name}s")
     data.to_parquet(work / f"{kind_name}s.parquet", index=False)
-    pattern = "fraud_pattern" if kind_name == "transaction" else "attack_pattern"
+    simulator = next(iter(kind.simulators.values()))
+    pattern = simulator.pattern
     patterns = data[pattern].value_counts()
     console.print(
         f"simulated {len(data):,} {kind_name}s, {data[kind.label].mean():.2%} {kind.label} "
@@ -108,8 +106,8 @@ def run_demo(kind_name: str, work: Path, repo: Path, data: Any, show: int) -> No
     with step("folding the history into features and state (offline pipeline)"):
         features = build_features(data, kind)
     frame = features.frame
-    train_days = 35 if kind_name == "transaction" else 28
-    train_start, train_end, test_start, test_end = default_windows(frame, train_days=train_days)
+    windows = default_windows(frame, train_days=simulator.train_days)
+    train_start, train_end, test_start, test_end = windows
     live_start = pd.Timestamp(frame["timestamp"].max().normalize())
     with step(f"feast apply + materialize state as of {live_start:%Y-%m-%d %H:%M}"):
         build_store(
@@ -117,10 +115,12 @@ def run_demo(kind_name: str, work: Path, repo: Path, data: Any, show: int) -> No
         )
     bundle = work / f"{kind_name}_bundle"
     training = features
-    with step("adding the red team's attack examples to the training window"):
-        examples, synthetic = with_attack_examples(data, kind_name, train_start, train_end)
-        if synthetic:  # the store keeps the real history; only the model sees the attacks
-            training = build_features(examples, kind)
+    synthetic: list[str] = []
+    if kind.attacks is not None:
+        with step("adding the red team's attack examples to the training window"):
+            examples, synthetic = with_attack_examples(data, kind_name, train_start, train_end)
+            if synthetic:  # the store keeps the real history; only the model sees the attacks
+                training = build_features(examples, kind)
     if synthetic:
         console.print(f"  {len(synthetic):,} attack events of {kind_name}s, labelled positive")
     with step(f"training on {train_start}..{train_end}, exporting ONNX"):

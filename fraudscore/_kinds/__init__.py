@@ -10,14 +10,16 @@ from __future__ import annotations
 from fraudscore._errors import BundleError, ConfigError
 from fraudscore._kinds import login as _login
 from fraudscore._kinds import transaction as _transaction
-from fraudscore._kinds.base import EventKind, Protocol, served_columns, served_values
+from fraudscore._kinds.base import EventKind, Protocol, Simulator, served_columns, served_values
 
 __all__ = [
+    "DEFAULT_KIND",
     "KINDS",
     "LOGIN",
     "TRANSACTION",
     "EventKind",
     "Protocol",
+    "Simulator",
     "get_kind",
     "kind_spec",
     "register_kind",
@@ -29,6 +31,8 @@ TRANSACTION = _transaction.KIND
 LOGIN = _login.KIND
 KINDS: dict[str, EventKind] = {k.name: k for k in (TRANSACTION, LOGIN)}
 _BUILT_IN = frozenset(KINDS)
+#: The kind a public function takes when none is given (the first registered).
+DEFAULT_KIND = TRANSACTION.name
 
 
 def register_kind(kind: EventKind) -> EventKind:

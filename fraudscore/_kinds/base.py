@@ -8,89 +8,150 @@ Each kind declares itself in its own folder (``_kinds/transaction``, ``_kinds/lo
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import Protocol as _Protocol
 
 import numpy as np
 
-from fraudscore._state import StateView
+from fraudscore._kinds.protocols import Protocol, basic_protocol
+from fraudscore._state import Array, StateView
 
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["WARM_UP", "EventKind", "Protocol", "present", "served_columns", "served_values"]
+    from fraudscore._frames import BadRows
+
+#: A kind's event type (``Transaction``, ``Login``, ...).
+E = TypeVar("E")
+
+
+class Prepare(_Protocol):
+    """A kind's frame validation: a validated, sorted copy of a canonical frame (bad rows listed
+    in a :class:`~fraudscore.BadRowsError`, or dropped and counted under ``bad_rows="drop"``);
+    ``labelled`` frames carry the kind's label column."""
+
+    def __call__(
+        self, df: pd.DataFrame, *, labelled: bool = ..., bad_rows: BadRows = ...
+    ) -> pd.DataFrame: ...
+
+
+#: ``compute(columns, reads, xp)``: a kind's features, in order, from the event's columns and
+#: each view's read of the state from before it; arrays offline (``xp = NP``), floats online.
+Compute = Callable[[Mapping[str, Any], Mapping[str, Sequence[Any]], Any], list[Any]]
+
+__all__ = [
+    "WARM_UP",
+    "Compute",
+    "E",
+    "EventKind",
+    "Prepare",
+    "Protocol",
+    "Simulator",
+    "present",
+    "served_columns",
+    "served_values",
+]
 
 #: The id and entity of the event a scorer scores at open to warm up (no store holds it).
 WARM_UP = "fraudscore-warm-up"
 
 
 @dataclass(frozen=True)
-class Protocol:
-    """How a kind is evaluated offline: by :func:`fraudscore.evaluate`, model selection, the
-    report and the backtest. Every function takes a folded frame (``OfflineFeatures.frame``)."""
+class Simulator:
+    """A simulator of a kind's genuine and fraudulent events, as ``fraudscore simulate`` and
+    ``fraudscore demo`` run it: ``simulate(config)`` is a labelled canonical frame."""
 
-    #: What a positive is called ("frauds"), and the share of scored events the model flags
-    #: ("alert rate").
-    positives: str
-    flag_rate: str
-    #: What the scored events are called ("transactions", "successful logins").
-    scored_events: str
-    #: ``test_rows(frame, start, end, train_start, train_end, known_compromised)``: the rows a
-    #: test window scores; a :class:`~fraudscore.TrainingError` when they hold one class.
-    test_rows: Callable[..., pd.DataFrame]
-    #: ``baselines(frame, test, train_start, train_end, config, features)``: each baseline's
-    #: scores of the test rows, by name (``baseline_...``); ``features`` are the model's.
-    baselines: Callable[..., dict[str, np.ndarray]]
-    #: ``metrics(test, scores)``: one model's summary metrics.
-    metrics: Callable[[pd.DataFrame, np.ndarray], dict[str, float]]
-    #: ``summary(test, known_compromised)``: the counts and settings the summary reports.
-    summary: Callable[[pd.DataFrame, str], dict[str, Any]]
-    #: Whether the report plots the recall against the flag rate (a budget the team sets).
-    rate_curve: bool = False
+    simulate: Callable[[Any], pd.DataFrame]
+    #: The default configuration: a dataclass with ``seed``, ``start`` (a day, ISO text),
+    #: ``n_days`` and the ``size`` field; the CLI's options replace its fields.
+    config: Any
+    #: The configuration field ``--size`` sets, and what it counts ("cards", "users").
+    size: str
+    size_of: str
+    #: The column naming each event's pattern ("none" for a genuine event), for the demo.
+    pattern: str = "fraud_pattern"
+    #: Days of the demo's training window.
+    train_days: int = 35
 
 
 @dataclass(frozen=True)
-class EventKind:
+class EventKind(Generic[E]):
+    """A kind of event, declared once in its own folder: what the generic validation, fold,
+    scorer, trainer, bundle, evaluation, CLI and service read. ``E`` is its event type."""
+
     name: str
-    event_type: type
+    event_type: type[E]
     #: The event attribute that identifies it in results.
     id_field: str
-    #: What an analyst reads beside each scored event in per-event scores: the entity ids (and,
-    #: for transactions, the amount).
-    context_columns: tuple[str, ...]
     #: Views in fold order; a view that feeds a ``derived`` column comes before its users.
     views: tuple[StateView, ...]
-    #: (event column, view name): 1.0 where that view had no fresh state before the event.
-    derived: tuple[tuple[str, str], ...]
     features: tuple[str, ...]
     feature_service: str
     #: Online: one event's columns as floats, its view keys, and the clocks it moves.
-    values: Callable[[Any], dict[str, float]]
-    keys: Callable[[Any], list[tuple[str, ...]]]
+    values: Callable[[E], dict[str, float]]
+    keys: Callable[[E], list[tuple[str, ...]]]
     clocks: Callable[[Mapping[str, float]], tuple[str, ...]]
-    #: ``compute(columns, reads, xp)``: the features, in ``features`` order.
-    compute: Callable[..., list[Any]]
-    display: Mapping[str, Callable[[Any, Mapping[str, Any]], Any]]
+    #: The features, in ``features`` order (:data:`Compute`).
+    compute: Compute
+    #: Reason codes: ``{"version": ..., "codes": {code: {"features", "template", "fallback"}}}``.
     catalogue: dict[str, Any]
     decisions: tuple[str, str, str]  # (below review, review, block)
-    #: Default share of scored events at or above the review and the block thresholds.
-    alert_rates: tuple[float, float]
-    #: Offline: validate a frame, its columns as arrays, its label events, its clock masks.
-    prepare: Callable[..., pd.DataFrame]
-    frame_columns: Callable[[pd.DataFrame], dict[str, Any]]
-    label_events: Callable[[pd.DataFrame], tuple[np.ndarray, np.ndarray]]
-    clock_masks: Callable[..., dict[str, np.ndarray]]
-    #: Training: the label column, and which rows are scored (and so trained and evaluated on).
+    #: Offline: validate a frame, its columns as arrays, its clock masks.
+    prepare: Prepare
+    frame_columns: Callable[[pd.DataFrame], dict[str, Array]]
+    clock_masks: Callable[[Mapping[str, Array], np.ndarray], dict[str, np.ndarray]]
+    #: Training: the label column.
     label: str
-    scored: Callable[[pd.DataFrame], np.ndarray]
     #: A valid event of entities no store holds: the scorer scores it at open to warm up.
-    sample: Callable[[], Any]
-    #: Offline evaluation: test rows, baselines, metrics (:class:`Protocol`).
-    protocol: Protocol
+    sample: Callable[[], E]
     #: The event of one row of a canonical frame (``DataFrame.itertuples``).
-    event_of: Callable[[Any], Any]
+    event_of: Callable[[Any], E]
     #: The Feast entity of each join key of the views: key -> (entity name, description).
     entities: Mapping[str, tuple[str, str]]
+    #: What an analyst reads beside each scored event in per-event scores: the entity ids (and,
+    #: for transactions, the amount).
+    context_columns: tuple[str, ...] = ()
+    #: (event column, view name): 1.0 where that view had no fresh state before the event.
+    derived: tuple[tuple[str, str], ...] = ()
+    #: Extra values for reason templates: name -> f(event, feature values).
+    display: Mapping[str, Callable[[E, Mapping[str, Any]], Any]] = field(default_factory=dict)
+    #: Default share of scored events at or above the review and the block thresholds.
+    alert_rates: tuple[float, float] = (0.03, 0.01)
+    #: (rows, label_time in ns) of the label events of a prepared frame: each becomes a stream
+    #: event that moves the ``label`` clock (default: none).
+    label_events: Callable[[pd.DataFrame], tuple[np.ndarray, np.ndarray]] = field(
+        default=lambda frame: (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64))
+    )
+    #: Which rows are scored (and so trained and evaluated on); default: every row.
+    scored: Callable[[pd.DataFrame], np.ndarray] = field(
+        default=lambda frame: np.ones(len(frame), dtype=bool)
+    )
+    #: Offline evaluation: test rows, baselines, metrics (:class:`Protocol`); None gives
+    #: :func:`fraudscore.basic_protocol` of the label.
+    protocol: Protocol = None  # type: ignore[assignment]
+    #: The canonical columns of a frame (its fingerprint in a bundle), labels included; empty
+    #: gives the id, the timestamp, the views' keys and the label.
+    columns: tuple[str, ...] = ()
+    #: The confirmed outcome ``Scorer.record_label`` folds into label-derived state (views with
+    #: a ``label`` clock): a dataclass with each such view's keys, ``label_time`` and the
+    #: ``label`` flag; None when no view reads labels.
+    label_type: type | None = None
+    #: The kind's simulators by name, the default first (empty: bring your own data).
+    simulators: Mapping[str, Simulator] = field(default_factory=dict)
+    #: The module holding the red team's ``THEATRE`` for this kind (None: no built-in attackers).
+    attacks: str | None = None
+    #: The starter rules file shipped with the kind (``fraudscore.starter_rules(kind)``).
+    starter_rules: Path | None = None
+
+    def __post_init__(self) -> None:
+        if self.protocol is None:
+            object.__setattr__(self, "protocol", basic_protocol(self.label))
+        if not self.columns:
+            keys = (k for view in self.views for k in view.keys)
+            columns = (self.id_field, "timestamp", *keys, self.label)
+            object.__setattr__(self, "columns", tuple(dict.fromkeys(columns)))
 
 
 def present(row: Any, names: Sequence[str]) -> dict[str, Any]:

@@ -60,9 +60,7 @@ class Thresholds:
             if isinstance(v, bool) or not isinstance(v, int | float) or not 0.0 <= v <= 1.0:
                 raise ConfigError(f"thresholds.{name}", v, "a probability in [0, 1]")
         if self.block < self.review:
-            raise ConfigError(
-                "thresholds.block", self.block, f"a value >= review ({self.review})"
-            )
+            raise ConfigError("thresholds.block", self.block, f"a value >= review ({self.review})")
 
     # The one mapping of a score to a decision, scalar (the scoring path) and on arrays (batches,
     # evaluation, backtests): the index into a kind's ``decisions`` (below review, review, block).

@@ -87,9 +87,7 @@ class OnnxModel:
             raise ModelError(f"onnxruntime failed to run the graph: {exc}") from exc
         return contrib
 
-    def run(
-        self, x: npt.ArrayLike
-    ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float32]]:
+    def run(self, x: npt.ArrayLike) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float32]]:
         """Scores ``(N,)`` and contributions ``(N, F+1)``, the last column being the bias."""
         contrib = self.contributions(x)
         return scores_of(contrib), contrib

@@ -1,21 +1,20 @@
 """The red team: adaptive attackers replayed through the real scorer.
 
 ``harness`` runs them (kind-generic); each kind's strategies and :class:`Theatre` live in a
-module of their own (``transactions``, ``logins``), registered in ``THEATRES``.
+module of their own, which the kind names (``EventKind.attacks``) and :func:`theatre` loads.
 """
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Iterable
 from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from fraudscore._errors import ConfigError
-from fraudscore._kinds import kind_spec
+from fraudscore._kinds import DEFAULT_KIND, KINDS, kind_spec
 from fraudscore._model.bundle import Bundle, Thresholds, load_bundle
-from fraudscore._redteam import logins as _logins
-from fraudscore._redteam import transactions as _transactions
 from fraudscore._redteam.harness import (
     KNOWLEDGE,
     Attack,
@@ -36,7 +35,6 @@ if TYPE_CHECKING:
 
 __all__ = [
     "KNOWLEDGE",
-    "THEATRES",
     "Attack",
     "RedTeamReport",
     "Response",
@@ -48,27 +46,30 @@ __all__ = [
     "red_team",
     "run_red_team",
     "strategies",
+    "theatre",
     "with_attack_examples",
 ]
 
-THEATRES: dict[str, Theatre] = {t.kind: t for t in (_transactions.THEATRE, _logins.THEATRE)}
 
-
-def _theatre(kind: str) -> Theatre:
-    theatre = THEATRES.get(kind)
-    if theatre is None:
-        raise ConfigError("kind", kind, f"one of {sorted(THEATRES)}")
-    return theatre
+def theatre(kind: str) -> Theatre:
+    """The red team's :class:`Theatre` of ``kind``: the module its ``attacks`` names holds it
+    as ``THEATRE`` (loaded on first use: the strategies import the scorer, above the kinds)."""
+    spec = kind_spec(kind, where="kind")
+    if spec.attacks is None:
+        with_attacks = sorted(n for n, k in KINDS.items() if k.attacks is not None)
+        raise ConfigError("kind", kind, f"a kind with built-in attackers: one of {with_attacks}")
+    found: Theatre = importlib.import_module(spec.attacks).THEATRE
+    return found
 
 
 def strategies(kind: str) -> dict[str, Strategy]:
     """The built-in attackers of ``kind``, by name."""
-    return dict(_theatre(kind).strategies)
+    return dict(theatre(kind).strategies)
 
 
 def attack_examples(
     history: pd.DataFrame,
-    kind: str = "transaction",
+    kind: str = DEFAULT_KIND,
     *,
     start: datetime,
     end: datetime,
@@ -83,14 +84,14 @@ def attack_examples(
     ``is_fraud``/``is_ato`` set. Fold them with the history and pass their ids as
     ``train_model(..., synthetic=...)`` so that the thresholds stay those of the real traffic;
     hold their victims out of a red team (``red_team(..., exclude=frame[entity])``)."""
-    theatre = _theatre(kind)
+    found = theatre(kind)
     return harness_examples(
-        theatre,
+        found,
         history,
-        theatre.trained if strategies is None else strategies,
+        found.trained if strategies is None else strategies,
         start=start,
         end=end,
-        per_day=theatre.examples_per_day if per_day is None else per_day,
+        per_day=found.examples_per_day if per_day is None else per_day,
         days=days,
         seed=seed,
     )
@@ -110,8 +111,7 @@ def with_attack_examples(
     A kind with no trained strategies gets its history back and no ids."""
     import pandas as pd
 
-    theatre = _theatre(kind)
-    if not theatre.trained:
+    if not theatre(kind).trained:
         return history, []
     attacks = attack_examples(
         history,
@@ -153,7 +153,7 @@ def red_team(
     """
     loaded = bundle if isinstance(bundle, Bundle) else load_bundle(bundle)
     return run_red_team(
-        _theatre(loaded.kind),
+        theatre(loaded.kind),
         loaded,
         repo,
         history,

@@ -48,7 +48,7 @@ from fraudscore._errors import (
     FeatureStoreError,
     FraudscoreError,
 )
-from fraudscore._service.codec import LABEL, EventCodec, body_of, dumps
+from fraudscore._service.codec import EventCodec, body_of, dumps
 
 if TYPE_CHECKING:
     from fraudscore._serving.log import DecisionLog
@@ -181,8 +181,9 @@ class Service:
                 f"/score/{kind}": _score(scorer, codec),
                 f"/record/{kind}": _record(scorer, codec),
             }
-            if any("label" in view.clocks for view in scorer.kind.views):  # labels feed state
-                handlers[f"/label/{kind}"] = _label(scorer)
+            label_type = scorer.kind.label_type
+            if label_type is not None and any("label" in v.clocks for v in scorer.kind.views):
+                handlers[f"/label/{kind}"] = _label(scorer, EventCodec(label_type, "label"))
             routes += [
                 Route(path, self._counting(path, handler), methods=["POST"])
                 for path, handler in handlers.items()
@@ -326,16 +327,18 @@ def _record(scorer: Scorer, codec: EventCodec) -> _Handler:
     return record
 
 
-def _label(scorer: Scorer) -> _Handler:
+def _label(scorer: Scorer, codec: EventCodec) -> _Handler:
+    id_field = scorer.kind.id_field
+
     async def label(request: Request) -> Response:
         try:
-            given = LABEL(body_of(await _body(request), "a label"))
+            given = codec(body_of(await _body(request), "a label"))
             scorer.record_label(given)
         except EventValidationError as exc:
             return _invalid(exc)
         except FeatureStoreError as exc:
             return _unavailable(exc)
-        return _ok({"labelled": given.transaction_id})
+        return _ok({"labelled": getattr(given, id_field)})
 
     return label
 

@@ -20,10 +20,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 from fraudscore._errors import EventValidationError
-from fraudscore._events import Label
-
-if typing.TYPE_CHECKING:
-    pass
 
 __all__ = ["EventCodec", "body_of", "dumps"]
 
@@ -58,7 +54,7 @@ def body_of(raw: bytes, what: str) -> Any:
 
 
 class EventCodec:
-    """Builds the events of one dataclass (``Transaction``, ``Login``, ``Label``) from JSON
+    """Builds the events of one dataclass (a kind's ``event_type`` or ``label_type``) from JSON
     objects."""
 
     def __init__(self, event_type: type, name: str) -> None:
@@ -107,6 +103,3 @@ def _instant(name: str, value: Any) -> datetime:
     if stamp.tzinfo is None:
         raise EventValidationError(name, value, f"{_TIME} (a time without one is ambiguous)")
     return stamp if stamp.tzinfo is UTC else stamp.astimezone(UTC)
-
-
-LABEL = EventCodec(Label, "label")

@@ -51,7 +51,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from fraudscore._errors import RulesError
+from fraudscore._errors import ConfigError, RulesError
 from fraudscore._kinds import EventKind, kind_spec
 from fraudscore._serving.fastpath import compile_fast
 from fraudscore._serving.lists import LIST_TYPES, ListSpec, Matcher, read_list
@@ -265,13 +265,25 @@ class RuleSet:
         return self._decide(present, present)
 
     def decide(
-        self, values: Mapping[str, Any], lists: Mapping[str, Matcher] | None = None
+        self,
+        values: Mapping[str, Any],
+        lists: Mapping[str, Matcher] | None = None,
+        *,
+        every: bool = False,
     ) -> Verdict | None:
         """The rules' verdict on one event's ``values`` (None when no rule matched), against
-        ``lists`` (a snapshot of :attr:`lists`; default, those in service now)."""
-        return self._decide(self._present(values, lists), values)
+        ``lists`` (a snapshot of :attr:`lists`; default, those in service now).
 
-    def _decide(self, present: dict[str, Any], values: Mapping[str, Any]) -> Verdict | None:
+        With ``every``, every rule is evaluated, also after the first match of a ``"first"``
+        file: ``matched`` then names every live rule that holds (what a backtest counts per
+        rule), and the deciding rule is the mode's choice among them, as without."""
+        return self._decide(self._present(values, lists), values, every)
+
+    def _decide(
+        self, present: dict[str, Any], values: Mapping[str, Any], every: bool = False
+    ) -> Verdict | None:
+        """The one evaluation of the rules: in file order, each condition by its fast path or
+        else by the CEL engine; a condition that reads a missing value, or fails, is no match."""
         engine: list[Any] = []
         decided: _Compiled | None = None
         matched: list[str] = []
@@ -280,19 +292,22 @@ class RuleSet:
         have = present.keys()
         for c in self._compiled:
             is_shadow = c.rule.shadow
-            if decided is not None and first and not is_shadow:
+            if decided is not None and first and not is_shadow and not every:
                 continue
             if not c.needs <= have:
                 continue  # a value the condition reads is missing: no match
             fast = c.fast
-            if fast is not None:
-                try:
+            try:
+                if fast is not None:
                     if fast(present) is not True:
                         continue
-                except _EVAL_ERRORS:
-                    self.errors[c.rule.name] += 1
-                    continue
-            elif not self._hit(c, present, engine):
+                else:
+                    if not engine:  # the CEL engine's context: built once, only if needed
+                        engine.append(_cel_context(present))
+                    if c.program.execute(engine[0]) is not True:
+                        continue
+            except _EVAL_ERRORS:
+                self.errors[c.rule.name] += 1
                 continue
             if is_shadow:
                 shadow.append(c.rule.name)
@@ -306,13 +321,6 @@ class RuleSet:
         text = _fill(rule.text, values) if rule is not None else ""
         return Verdict(rule, tuple(matched), tuple(shadow), text)
 
-    def matching(self, values: Mapping[str, Any]) -> tuple[str, ...]:
-        """Every rule (live and shadow) whose condition holds for ``values``, in file order:
-        what a backtest counts per rule."""
-        present = self._present(values)
-        engine: list[Any] = []
-        return tuple(c.rule.name for c in self._compiled if self._hit(c, present, engine))
-
     def overrule(self, model: str, rule: Rule) -> str:
         """The decision when ``rule`` decides over the model's ``model`` decision: an approve
         (allow) rule approves; a review or decline rule never lowers the model's decision."""
@@ -320,15 +328,6 @@ class RuleSet:
         if rule.action == labels[0]:
             return rule.action
         return labels[max(labels.index(model), labels.index(rule.action))]
-
-    def deciding(self, matched: Sequence[str]) -> Rule | None:
-        """The rule that decides when ``matched`` rules hold (the mode's choice; never shadow)."""
-        live = [c for c in self._compiled if c.rule.name in matched and not c.rule.shadow]
-        if not live:
-            return None
-        if self.mode == "first":
-            return live[0].rule
-        return max(live, key=lambda c: c.severity).rule  # the first of the most severe
 
     def _present(
         self, values: Mapping[str, Any], lists: Mapping[str, Matcher] | None = None
@@ -366,19 +365,6 @@ class RuleSet:
                 key = ",".join(map(str, parts))
             present["lists." + name] = matchers[name].contains(key)
 
-    def _hit(self, c: _Compiled, present: dict[str, Any], engine: list[Any]) -> bool:
-        if not c.needs <= present.keys():
-            return False
-        try:
-            if c.fast is not None:
-                return c.fast(present) is True
-            if not engine:  # the CEL engine's context, built once per event and only if needed
-                engine.append(_cel_context(present))
-            return c.program.execute(engine[0]) is True
-        except _EVAL_ERRORS:
-            self.errors[c.rule.name] += 1
-            return False
-
 
 def _cel_context(present: Mapping[str, Any]) -> Any:
     import cel
@@ -397,7 +383,9 @@ def _cel_context(present: Mapping[str, Any]) -> Any:
 def starter_rules(kind: str) -> Path:
     """The starter rules file of ``kind`` shipped with fraudscore (its lists beside it)."""
     spec = kind_spec(kind, where="kind")
-    return Path(__file__).resolve().parent.parent / "starter_rules" / f"{spec.name}.toml"
+    if spec.starter_rules is None:
+        raise ConfigError("kind", kind, "a kind that ships starter rules")
+    return spec.starter_rules
 
 
 def load_rules(path: str | Path, kind: str | None = None) -> RuleSet:

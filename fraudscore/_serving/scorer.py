@@ -12,6 +12,7 @@ import time
 from collections import ChainMap, deque
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -24,7 +25,6 @@ from fraudscore._errors import (
     FeatureStoreError,
     RulesError,
 )
-from fraudscore._events import Label
 from fraudscore._kinds import EventKind, kind_spec, served_values
 from fraudscore._model.bundle import Bundle, Thresholds, load_bundle, signing_key
 from fraudscore._model.runtime import OnnxModel, scores_of
@@ -875,20 +875,25 @@ class Scorer:
             out.append(name)
         return out
 
-    def record_label(self, label: Label) -> None:
-        """Fold a fraud label (e.g. a chargeback) into label-derived state, as of ``label_time``.
+    def record_label(self, label: Any) -> None:
+        """Fold a confirmed outcome (a chargeback, say: the kind's ``label_type``, for
+        transactions a :class:`~fraudscore.Label`) into label-derived state, as of its
+        ``label_time``.
 
-        A genuine label (``is_fraud=False``) changes no state: label-derived features count frauds.
+        A genuine label (its ``label`` flag false) changes no state: label-derived features
+        count frauds.
         """
-        if type(label) is not Label:
-            raise EventValidationError("label", type(label).__name__, "a Label")
-        if not self._label_views:
+        label_type = self.kind.label_type
+        if label_type is None or not self._label_views:
             raise EventValidationError(
                 "label", label, f"no label-derived state in {self.kind.name} models"
             )
-        if not label.is_fraud:
+        if type(label) is not label_type:
+            raise EventValidationError("label", type(label).__name__, f"a {label_type.__name__}")
+        if not getattr(label, self.kind.label):
             return
-        t = label.label_time.timestamp()
+        stamp: datetime = getattr(label, "label_time")  # noqa: B009 (a kind's label type)
+        t = stamp.timestamp()
         keys = [tuple(getattr(label, k) for k in v.keys) for v in self._views]
 
         def step(i: int, states: dict[Key, list[float]]) -> dict[Key, list[float]]:

@@ -142,12 +142,13 @@ def backtest_rules(
     combined = model.copy()
     severity = {a: i for i, a in enumerate(kind.decisions)}
     for i in range(len(rows)):
-        matched = ruleset.matching({n: v[i] for n, v in columns.items()})
-        for name in matched:
+        verdict = ruleset.decide({n: v[i] for n, v in columns.items()}, every=True)
+        if verdict is None:
+            continue
+        for name in (*verdict.matched, *verdict.shadow):
             hits[name][i] = True
-        rule = ruleset.deciding(matched)
-        if rule is not None:
-            combined[i] = severity[ruleset.overrule(kind.decisions[combined[i]], rule)]
+        if verdict.rule is not None:
+            combined[i] = severity[ruleset.overrule(kind.decisions[combined[i]], verdict.rule)]
 
     per_rule = []
     for rule in ruleset.rules:

@@ -35,7 +35,7 @@ import numpy as np
 
 from fraudscore._errors import ConfigError, EventValidationError, TrainingError
 from fraudscore._frames import BadRows
-from fraudscore._kinds import EventKind, kind_spec
+from fraudscore._kinds import DEFAULT_KIND, EventKind, kind_spec
 from fraudscore._state import StateView
 from fraudscore._training.offline import (
     FoldedViews,
@@ -101,7 +101,7 @@ class FoldedHistory:
 def fold_partitioned(
     data: str | Path | Sequence[str | Path],
     out: str | Path,
-    kind: str = "transaction",
+    kind: str = DEFAULT_KIND,
     *,
     columns: Columns | None = None,
     bad_rows: BadRows = "fail",

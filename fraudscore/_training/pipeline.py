@@ -11,16 +11,15 @@ import hashlib
 from collections.abc import Iterable
 from datetime import date, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from fraudscore._columns import Columns
 from fraudscore._errors import BundleError, EventValidationError
-from fraudscore._events import Label
 from fraudscore._feast import write_sources
 from fraudscore._frames import BadRows
-from fraudscore._kinds import KINDS, TRANSACTION, EventKind, kind_spec
+from fraudscore._kinds import DEFAULT_KIND, KINDS, EventKind, kind_spec
 from fraudscore._model.bundle import Bundle, load_bundle
 from fraudscore._model.runtime import OnnxModel
 from fraudscore._online.repo import apply_repo, materialize_repo, teardown_repo
@@ -47,8 +46,6 @@ __all__ = [
     "train_model",
     "with_decisions",
 ]
-
-Kind = Literal["transaction", "login"]
 
 
 def read_events(path: str | Path, columns: Columns | None = None) -> pd.DataFrame:
@@ -82,21 +79,18 @@ def read_events(path: str | Path, columns: Columns | None = None) -> pd.DataFram
     return columns.apply(df) if columns is not None else df
 
 
-def fingerprint(df: pd.DataFrame) -> str:
-    """A sha256 over the canonical (non-feature) columns of a prepared frame."""
+def fingerprint(df: pd.DataFrame, kind: EventKind) -> str:
+    """A sha256 over the kind's canonical (non-feature) columns of a prepared frame."""
     import pandas as pd
 
-    from fraudscore._frames import LOGIN_COLUMNS, TRANSACTION_COLUMNS
-
-    canonical = (*TRANSACTION_COLUMNS, *LOGIN_COLUMNS, "is_fraud", "label_time", "is_ato")
-    cols = [c for c in dict.fromkeys(canonical) if c in df.columns]
+    cols = [c for c in kind.columns if c in df.columns]
     hashed = pd.util.hash_pandas_object(df[cols], index=False).to_numpy()
     return "sha256:" + hashlib.sha256(hashed.tobytes()).hexdigest()
 
 
 def build_features(
     data: pd.DataFrame,
-    kind: Kind | str | EventKind = "transaction",
+    kind: str | EventKind = DEFAULT_KIND,
     *,
     columns: Columns | None = None,
     bad_rows: BadRows = "fail",
@@ -144,7 +138,7 @@ def rebuild_store(
     repo: str | Path,
     history: pd.DataFrame,
     log: str | Path,
-    kind: Kind | str | EventKind = "transaction",
+    kind: str | EventKind = DEFAULT_KIND,
     *,
     as_of: datetime | None = None,
 ) -> int:
@@ -230,7 +224,7 @@ def train_model(
     frame = features.frame
     # What training can see: the rows up to the window's end (later rows change nothing).
     seen = frame[frame["timestamp"] < pd.Timestamp(end + timedelta(days=1), tz="UTC")]
-    return train(kind, frame, start, end, out, config, fingerprint(seen), extra, synthetic)
+    return train(kind, frame, start, end, out, config, fingerprint(seen, kind), extra, synthetic)
 
 
 def monitor(
@@ -330,9 +324,26 @@ def with_decisions(
     return out
 
 
-def to_events(frame: pd.DataFrame, kind: EventKind = TRANSACTION) -> list[Any]:
-    """Events of ``kind`` from the rows of a canonical frame."""
-    return [kind.event_of(row) for row in frame.itertuples(index=False)]
+def to_events(frame: pd.DataFrame, kind: EventKind | None = None) -> list[Any]:
+    """Events of ``kind`` (default: the first registered, transactions) from the rows of a
+    canonical frame."""
+    spec = next(iter(KINDS.values())) if kind is None else kind
+    return [spec.event_of(row) for row in frame.itertuples(index=False)]
+
+
+def to_labels(frame: pd.DataFrame, kind: EventKind) -> list[Any]:
+    """The ``label_type`` records of ``kind`` (positive) from the rows of a canonical frame."""
+    label_type = kind.label_type
+    assert label_type is not None
+    names = [f.name for f in dataclasses.fields(label_type)]
+    out = []
+    for row in frame[[n for n in names if n != kind.label]].itertuples(index=False):
+        given = {
+            n: v.to_pydatetime() if hasattr(v, "to_pydatetime") else v
+            for n, v in zip(row._fields, row, strict=True)
+        }
+        out.append(label_type(**given, **{kind.label: True}))
+    return out
 
 
 def replay(
@@ -353,18 +364,11 @@ def replay(
     served = events["decision"].tolist() if "decision" in events.columns else None
     for i, event in enumerate(to_events(events, kind)):
         stream.append((event.timestamp.timestamp() * 1e6, 1, i, event))
-    if any("label" in v.clocks for v in kind.views):  # fraud labels feed state
-        frauds = frame[
-            (frame["is_fraud"] == 1) & (frame["label_time"] >= lo) & (frame["label_time"] < hi)
+    if kind.label_type is not None:  # confirmed outcomes feed label-derived state
+        positives = frame[
+            (frame[kind.label] == 1) & (frame["label_time"] >= lo) & (frame["label_time"] < hi)
         ]
-        for j, row in enumerate(frauds.itertuples(index=False)):
-            label = Label(
-                row.transaction_id,
-                row.customer_id,
-                row.terminal_id,
-                row.label_time.to_pydatetime(),
-                True,
-            )
+        for j, label in enumerate(to_labels(positives, kind)):
             stream.append((label.label_time.timestamp() * 1e6, 0, j, label))
     stream.sort(key=lambda s: (s[0], s[1], s[2]))
     results = []

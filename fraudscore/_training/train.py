@@ -84,7 +84,6 @@ def train(
     last_fit, first_valid = split_window(start, end)
     selection = None
     if cfg.select:
-
         cfg, selection = prequential(kind, frame, start, end, cfg)
     frame = frame[kind.scored(frame)]
     fit = day_mask(frame["timestamp"], start, last_fit)

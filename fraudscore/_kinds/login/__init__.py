@@ -20,15 +20,17 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from fraudscore._events import LOGIN_DECISIONS, Login
-from fraudscore._frames import NO_DEVICE, prepare_logins
-from fraudscore._kinds.base import WARM_UP, EventKind, present
+from fraudscore._kinds.base import WARM_UP, EventKind, Simulator, present
 from fraudscore._kinds.login.agents import browser_of, os_of
 from fraudscore._kinds.login.evaluation import PROTOCOL, successful
+from fraudscore._kinds.login.events import DECISIONS, Login
+from fraudscore._kinds.login.frames import COLUMNS, NO_DEVICE, prepare_logins
+from fraudscore._kinds.login.simulate import LoginSimConfig, simulate_logins
 from fraudscore._state import Accumulator, Array, Latest, StateView
 
 if TYPE_CHECKING:
@@ -509,7 +511,7 @@ KIND = EventKind(
     compute=features,
     display=DISPLAY,
     catalogue=CATALOGUE,
-    decisions=LOGIN_DECISIONS,
+    decisions=DECISIONS,
     alert_rates=(0.05, 0.005),
     prepare=prepare_logins,
     frame_columns=frame_columns,
@@ -530,4 +532,12 @@ KIND = EventKind(
         "ip": ("ip_address", "The login IP address."),
         "scope": ("scope", "The one key ('*') of the all-users totals."),
     },
+    columns=(*COLUMNS, "is_ato"),
+    simulators={
+        "fraudscore": Simulator(
+            simulate_logins, LoginSimConfig(), "n_users", "users", "attack_pattern", 28
+        ),
+    },
+    attacks="fraudscore._kinds.login.redteam",
+    starter_rules=Path(__file__).with_name("starter_rules.toml"),
 )

@@ -9,22 +9,22 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping, Sequence
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from fraudscore._events import CNP_CHANNELS, Transaction
+from fraudscore._kinds.base import WARM_UP, EventKind, Simulator, present
+from fraudscore._kinds.transaction import evaluation as _evaluation
+from fraudscore._kinds.transaction.events import CNP_CHANNELS, DECISIONS, Label, Transaction
+from fraudscore._kinds.transaction.frames import COLUMNS, prepare_transactions
+from fraudscore._kinds.transaction.handbook import HandbookSimConfig, simulate_handbook
+from fraudscore._kinds.transaction.simulate import TransactionSimConfig, simulate_transactions
+from fraudscore._state import Accumulator, Array, StateView
 
 if TYPE_CHECKING:
     import pandas as pd
-from datetime import UTC, datetime
-
-from fraudscore._events import TRANSACTION_DECISIONS
-from fraudscore._frames import prepare_transactions
-from fraudscore._kinds.base import WARM_UP, EventKind, present
-from fraudscore._kinds.transaction import evaluation as _evaluation
-from fraudscore._state import Accumulator, Array, StateView
 
 __all__ = [
     "CATALOGUE",
@@ -365,7 +365,7 @@ KIND = EventKind(
     compute=features,
     display=DISPLAY,
     catalogue=CATALOGUE,
-    decisions=TRANSACTION_DECISIONS,
+    decisions=DECISIONS,
     alert_rates=(0.03, 0.01),
     prepare=prepare_transactions,
     frame_columns=frame_columns,
@@ -380,4 +380,14 @@ KIND = EventKind(
         "customer_id": ("customer", "A card (or the customer holding it)."),
         "terminal_id": ("terminal", "A payment terminal or merchant."),
     },
+    columns=(*COLUMNS, "is_fraud", "label_time"),
+    label_type=Label,
+    simulators={
+        "fraudscore": Simulator(
+            simulate_transactions, TransactionSimConfig(), "n_customers", "cards"
+        ),
+        "handbook": Simulator(simulate_handbook, HandbookSimConfig(), "n_customers", "cards"),
+    },
+    attacks="fraudscore._kinds.transaction.redteam",
+    starter_rules=Path(__file__).with_name("starter_rules.toml"),
 )

@@ -28,6 +28,7 @@ import numpy as np
 
 from fraudscore._errors import TrainingError
 from fraudscore._kinds.base import Protocol
+from fraudscore._kinds.protocols import recall_at_fpr
 from fraudscore._model.fit import TrainConfig, day_mask, fit_xgb, split_window
 from fraudscore._model.runtime import as_model_input
 
@@ -38,14 +39,6 @@ __all__ = ["KNOWN_COMPROMISED", "card_precision_at_k", "protocol", "recall_at_fp
 
 #: Which cards a test day drops as already known compromised (module docstring).
 KNOWN_COMPROMISED = ("handbook", "all-history")
-
-
-def recall_at_fpr(y: np.ndarray, scores: np.ndarray, fpr: float = 0.01) -> float:
-    """The highest true-positive rate at a false-positive rate of at most ``fpr``."""
-    from sklearn.metrics import roc_curve
-
-    f, t, _ = roc_curve(y, scores)
-    return float(t[f <= fpr].max())
 
 
 def card_precision_at_k(test: pd.DataFrame, scores: np.ndarray, k: int = 100) -> float:

@@ -12,7 +12,7 @@ What the attacker does not control comes from the network it picks, as for anyon
 an address at its country's centre plus a fixed offset (4 in 5 addresses are located), and the
 round trip is the network's (a home line ~35 ms, a residential proxy ~60 ms, a data-centre or
 VPN hop ~105 ms, a stuffing bot's farm ~120 ms). Networks and browsers are the simulator's
-(``fraudscore._sim.logins``): data-centre and VPN ASNs, countries, common user agents. Times
+(``_kinds.login.simulate``): data-centre and VPN ASNs, countries, common user agents. Times
 are seconds from the attack's start (midnight of its first day); plans span up to 5 days, and
 the harness ends them at the attack's window.
 """
@@ -24,9 +24,8 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from fraudscore._events import Login
-from fraudscore._redteam.harness import Attack, Plan, Strategy, Theatre, Victim
-from fraudscore._sim.logins import (
+from fraudscore._kinds.login.events import Login
+from fraudscore._kinds.login.simulate import (
     COUNTRIES,
     HOSTING_ASNS,
     ISPS_PER_COUNTRY,
@@ -35,6 +34,7 @@ from fraudscore._sim.logins import (
     _ip,
     _isp,
 )
+from fraudscore._redteam.harness import Attack, Plan, Strategy, Theatre, Victim
 
 __all__ = ["CONTROLS", "STRATEGIES", "THEATRE"]
 

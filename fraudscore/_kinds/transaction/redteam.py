@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from fraudscore._events import Transaction
+from fraudscore._kinds.transaction.events import Transaction
 from fraudscore._redteam.harness import Attack, Plan, Strategy, Theatre, Victim
 
 __all__ = ["CONTROLS", "STRATEGIES", "THEATRE"]

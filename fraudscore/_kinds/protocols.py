@@ -1,0 +1,131 @@
+"""How a kind is evaluated offline (:class:`Protocol`), and a protocol any kind can start with
+(:func:`basic_protocol`).
+
+A kind with its own evaluation rules (the handbook's known-compromised cards, logins' successful
+attempts) declares its own :class:`~fraudscore.Protocol`; a new kind can start with this one and
+replace it when it knows more.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from fraudscore._errors import TrainingError
+from fraudscore._model.fit import TrainConfig, day_mask
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = ["Protocol", "basic_protocol", "recall_at_fpr"]
+
+
+@dataclass(frozen=True)
+class Protocol:
+    """How a kind is evaluated offline: by :func:`fraudscore.evaluate`, model selection, the
+    report and the backtest. Every function takes a folded frame (``OfflineFeatures.frame``)."""
+
+    #: What a positive is called ("frauds"), and the share of scored events the model flags
+    #: ("alert rate").
+    positives: str
+    flag_rate: str
+    #: What the scored events are called ("transactions", "successful logins").
+    scored_events: str
+    #: ``test_rows(frame, start, end, train_start, train_end, known_compromised)``: the rows a
+    #: test window scores; a :class:`~fraudscore.TrainingError` when they hold one class.
+    test_rows: Callable[..., pd.DataFrame]
+    #: ``baselines(frame, test, train_start, train_end, config, features)``: each baseline's
+    #: scores of the test rows, by name (``baseline_...``); ``features`` are the model's.
+    baselines: Callable[..., dict[str, np.ndarray]]
+    #: ``metrics(test, scores)``: one model's summary metrics.
+    metrics: Callable[[pd.DataFrame, np.ndarray], dict[str, float]]
+    #: ``summary(test, known_compromised)``: the counts and settings the summary reports.
+    summary: Callable[[pd.DataFrame, str], dict[str, Any]]
+    #: Whether the report plots the recall against the flag rate (a budget the team sets).
+    rate_curve: bool = False
+
+
+def recall_at_fpr(y: np.ndarray, scores: np.ndarray, fpr: float = 0.01) -> float:
+    """The highest true-positive rate at a false-positive rate of at most ``fpr``."""
+    from sklearn.metrics import roc_curve
+
+    f, t, _ = roc_curve(y, scores)
+    return float(t[f <= fpr].max())
+
+
+def basic_protocol(
+    label: str,
+    *,
+    positives: str = "positives",
+    scored_events: str = "events",
+    flag_rate: str = "alert rate",
+) -> Protocol:
+    """Every event of the test window is scored (no entity is dropped as already known); the
+    metrics are ROC AUC, average precision and the recall at a 1% false-positive rate; the
+    baseline is a logistic regression on the model's own features, fitted on the training
+    window. ``label`` is the kind's label column."""
+
+    def test_rows(
+        frame: pd.DataFrame,
+        start: date,
+        end: date,
+        train_start: date,
+        train_end: date,
+        known_compromised: str = "none",
+    ) -> pd.DataFrame:
+        test = frame[day_mask(frame["timestamp"], start, end)]
+        if test.empty or test[label].nunique() < 2:
+            raise TrainingError(
+                f"the test window {start}..{end} needs both {positives} and genuine {scored_events}"
+            )
+        return test
+
+    def baselines(
+        frame: pd.DataFrame,
+        test: pd.DataFrame,
+        train_start: date,
+        train_end: date,
+        cfg: TrainConfig | None,
+        features: tuple[str, ...],
+    ) -> dict[str, np.ndarray]:
+        from sklearn.impute import SimpleImputer
+        from sklearn.linear_model import LogisticRegression
+        from sklearn.pipeline import make_pipeline
+        from sklearn.preprocessing import StandardScaler
+
+        lr = make_pipeline(
+            SimpleImputer(strategy="median", add_indicator=True, keep_empty_features=True),
+            StandardScaler(),
+            LogisticRegression(max_iter=2000),
+        )
+        rows = frame[day_mask(frame["timestamp"], train_start, train_end)]
+        lr.fit(rows[list(features)].to_numpy(np.float64), rows[label].to_numpy())
+        scores = lr.predict_proba(test[list(features)].to_numpy(np.float64))[:, 1]
+        return {"baseline_logistic_regression": scores}
+
+    def metrics(test: pd.DataFrame, scores: np.ndarray) -> dict[str, float]:
+        from sklearn.metrics import average_precision_score, roc_auc_score
+
+        y = test[label].to_numpy()
+        return {
+            "roc_auc": float(roc_auc_score(y, scores)),
+            "average_precision": float(average_precision_score(y, scores)),
+            "recall_at_1pct_fpr": recall_at_fpr(y, scores, 0.01),
+        }
+
+    def summary(test: pd.DataFrame, known_compromised: str) -> dict[str, Any]:
+        return {f"test_{scored_events}": len(test), f"test_{positives}": int(test[label].sum())}
+
+    return Protocol(
+        positives=positives,
+        flag_rate=flag_rate,
+        scored_events=scored_events,
+        test_rows=test_rows,
+        baselines=baselines,
+        metrics=metrics,
+        summary=summary,
+    )

@@ -1,1 +1,0 @@
-"""Simulators: labelled card transactions and logins, seeded, in canonical columns."""
