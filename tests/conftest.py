@@ -145,7 +145,9 @@ def capture_features(scorer: Scorer) -> list[np.ndarray]:
         captured.append(np.array(x, dtype=float))
         return x
 
-    object.__setattr__(scorer, "kind", replace(scorer.kind, compute=spy))
+    spied = replace(scorer.kind, compute=spy)
+    object.__setattr__(scorer, "kind", spied)
+    scorer._assembly.kind = spied  # the scorer's feature assembly computes them
     return captured
 
 

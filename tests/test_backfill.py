@@ -128,13 +128,13 @@ def test_backfill_past_the_state_cache_cap_gives_the_same_scores(
 ) -> None:
     """States read once per backfill are cached per view up to a cap; past it, reads still
     serve their chunk. A cap of 5 entries must change no result."""
-    import fraudscore._serving.scorer as scorer_module
+    import fraudscore._serving.codes as codes_module
 
     frame = canonical(offline, 300)
     data = tmp_path / "events.parquet"
     frame.to_parquet(data)
     full = pd.read_parquet(backfill(scorer, data, tmp_path / "a.parquet", chunk_size=50).out)
-    monkeypatch.setattr(scorer_module, "_CACHE_ROWS", 5)
+    monkeypatch.setattr(codes_module, "CACHE_ROWS", 5)
     capped = pd.read_parquet(backfill(scorer, data, tmp_path / "b.parquet", chunk_size=50).out)
     pd.testing.assert_frame_equal(full, capped)
     expected = scorer.score_many(events_after_cutoff(offline, 300))
