@@ -130,7 +130,7 @@ CASES = {
     "simulate handbook logins": (
         [*SIM, "--generator", "handbook", "--kind", "login"],
         2,
-        "'--kind'",
+        "'--generator'",
     ),
     "simulate out is a folder": (["simulate", "--out", "{w}/bundle"], 2, "'--out'"),
     "simulate out under a file": (["simulate", "--out", "{w}/afile/x.parquet"], 2, "'--out'"),

@@ -140,4 +140,4 @@ def run_demo(kind_name: str, work: Path, repo: Path, data: Any, show: int) -> No
     calm = [p for p in results if p[1].decision == kind.decisions[0]][:2]
     out.rule(f"model {trained.bundle.version}: highest-risk events, then two allowed")
     for event, result in flagged + calm:
-        print_result(event, result, truth.get(getattr(event, kind.id_field)))
+        print_result(kind, event, result, truth.get(getattr(event, kind.id_field)))

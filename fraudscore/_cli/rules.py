@@ -34,8 +34,9 @@ def init(kind: str, out_dir: str) -> None:
     for spec in load_rules(src).list_specs.values():
         shutil.copy(spec.path, target / "lists" / spec.path.name)
         names.append(spec.path.name)
-    shutil.copy(src, target / src.name)
-    console.print(f"{target / src.name} with lists {', '.join(names)}")
+    written = target / f"{kind}.toml"
+    shutil.copy(src, written)
+    console.print(f"{written} with lists {', '.join(names)}")
 
 
 @rules.command()

@@ -116,7 +116,7 @@ def score(
         if as_json:
             click.echo(json.dumps(result.to_dict()))
         else:
-            print_result(event, result)
+            print_result(scorer.kind, event, result)
 
 
 def _event(kind: Any, fields: dict[str, Any]) -> Any:
@@ -204,20 +204,15 @@ def _backfill(scorer: Any, data: str, out_path: str, columns: Any, chunk_size: i
     )
 
 
-_COLOURS = {"approve": "green", "allow": "green", "review": "yellow", "challenge": "yellow"}
+#: The colour of each decision, from the least to the most severe.
+_COLOURS = ("green", "yellow", "red")
 
 
-def _describe(event: Any) -> str:
-    if hasattr(event, "amount"):
-        return f"card {event.customer_id} terminal {event.terminal_id} amount {event.amount:.2f}"
-    outcome = "ok" if event.success else "wrong password"
-    return f"user {event.user_id} from {event.ip} {event.country} AS{event.asn} ({outcome})"
-
-
-def print_result(event: Any, result: Any, truth: str | None = None) -> None:
-    colour = _COLOURS.get(result.decision, "red")
+def print_result(kind: Any, event: Any, result: Any, truth: str | None = None) -> None:
+    colour = _COLOURS[kind.decisions.index(result.decision)]
     head = (
-        f"[bold]{result.event_id}[/] {event.timestamp:%Y-%m-%d %H:%M} {_describe(event)}  "
+        f"[bold]{result.event_id}[/] {event.timestamp:%Y-%m-%d %H:%M} "
+        f"{kind.describe_event(event)}  "
         f"score {result.score:.3f} [{colour}]{result.decision.upper()}[/]"
     )
     if truth:

@@ -144,6 +144,14 @@ class EventKind(Generic[E]):
     attacks: str | None = None
     #: The starter rules file shipped with the kind (``fraudscore.starter_rules(kind)``).
     starter_rules: Path | None = None
+    #: One line on an event for a person (the CLI's scored events); None: its context columns.
+    describe: Callable[[E], str] | None = None
+
+    def describe_event(self, event: E) -> str:
+        """``describe(event)``, or the event's context columns and their values."""
+        if self.describe is not None:
+            return self.describe(event)
+        return " ".join(f"{c} {getattr(event, c)}" for c in self.context_columns)
 
     def __post_init__(self) -> None:
         if self.protocol is None:

@@ -111,7 +111,7 @@ def with_attack_examples(
     A kind with no trained strategies gets its history back and no ids."""
     import pandas as pd
 
-    if not theatre(kind).trained:
+    if kind_spec(kind, where="kind").attacks is None or not theatre(kind).trained:
         return history, []
     attacks = attack_examples(
         history,

@@ -495,6 +495,12 @@ def event_of(row: Any) -> Login:
     )
 
 
+def describe(login: Login) -> str:
+    """One line on a login for a person."""
+    outcome = "ok" if login.success else "wrong password"
+    return f"user {login.user_id} from {login.ip} {login.country} AS{login.asn} ({outcome})"
+
+
 #: The kind, as the generic scorer, trainer and evaluation read it.
 KIND = EventKind(
     name="login",
@@ -540,4 +546,5 @@ KIND = EventKind(
     },
     attacks="fraudscore._kinds.login.redteam",
     starter_rules=Path(__file__).with_name("starter_rules.toml"),
+    describe=describe,
 )

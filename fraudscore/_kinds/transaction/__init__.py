@@ -390,4 +390,5 @@ KIND = EventKind(
     },
     attacks="fraudscore._kinds.transaction.redteam",
     starter_rules=Path(__file__).with_name("starter_rules.toml"),
+    describe=lambda tx: f"card {tx.customer_id} terminal {tx.terminal_id} amount {tx.amount:.2f}",
 )
