@@ -122,3 +122,25 @@ def test_generic_code_never_names_a_kind() -> None:
     }
     assert naming - set(NAMES_A_KIND) == set(), "generic code names a kind"
     assert set(NAMES_A_KIND) - naming == set(), "no longer names a kind: drop it from the list"
+
+
+def test_a_kind_folder_imports_no_other_kind() -> None:
+    """A kind is a self-contained slice: its folder reads generic modules only, never another
+    kind's folder, so adding one touches its folder and the registry's line alone."""
+    known = modules()
+    folders = {name: f"fraudscore._kinds.{name}" for name in KIND_NAMES}
+    assert len(folders) >= 3  # transactions, logins, payouts
+    crossing = {}
+    for module, path in known.items():
+        own = next((k for k, prefix in folders.items() if module.startswith(prefix)), None)
+        if own is None:
+            continue
+        others = {
+            m
+            for m in imports(path, known)
+            for k, prefix in folders.items()
+            if k != own and (m == prefix or m.startswith(prefix + "."))
+        }
+        if others:
+            crossing[module] = sorted(others)
+    assert crossing == {}

@@ -18,6 +18,8 @@ import ast
 import json
 import re
 import shutil
+import sys
+import types
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -243,13 +245,18 @@ def test_the_python_examples_of_a_page_run(
     shutil.copytree(workdir, work)
     monkeypatch.chdir(work)
     monkeypatch.delenv("FRAUDSCORE_BUNDLE_KEY", raising=False)
-    namespace: dict[str, object] = {"__name__": "__docs__"}
+    # The page runs as a module of its own, as a notebook's cells do (a dataclass it defines
+    # looks its module up), and without this file's ``from __future__`` imports.
+    module = types.ModuleType("__docs__")
+    monkeypatch.setitem(sys.modules, "__docs__", module)
+    namespace = module.__dict__
     ran = 0
     registered = dict(KINDS)  # a page may register kinds (docs/extending.md): they end with it
     try:
         for block in (b for b in PYTHON if b.page == page and b.not_run is None):
             # Padded so that a traceback's line numbers are the page's.
-            code = compile("\n" * (block.line - 1) + block.body, str(ROOT / page), "exec")
+            padded = "\n" * (block.line - 1) + block.body
+            code = compile(padded, str(ROOT / page), "exec", dont_inherit=True)
             exec(code, namespace)
             ran += 1
     finally:

@@ -16,9 +16,9 @@ import pytest
 from fraudscore import starter_rules
 from fraudscore._kinds import LOGIN
 from fraudscore._kinds.login.events import Login
+from fraudscore._kinds.login.redteam import CONTROLS, STRATEGIES, THEATRE
 from fraudscore._kinds.login.simulate import HOSTING_ASNS, VPN_ASNS
 from fraudscore._redteam import Attack, RedTeamReport, Response, Strategy, Victim, run_red_team
-from fraudscore._kinds.login.redteam import CONTROLS, STRATEGIES, THEATRE
 from fraudscore._training.pipeline import to_events
 
 from .conftest import LOGIN_CUTOFF

@@ -427,9 +427,9 @@ KNOWN = click.option(
     type=click.Choice(["handbook", "all-history"]),
     default="handbook",
     show_default=True,
-    help="Transactions: which cards each test day drops as already known compromised. "
-    "handbook: frauds since the training start, up to the day minus the label delay; "
-    "all-history: any fraud label known before the day.",
+    help="For kinds that drop them (cards, payout accounts): which entities each test day "
+    "drops as already known compromised. handbook: frauds since the training start, up to "
+    "the day minus the label delay; all-history: any fraud label known before the day.",
 )
 
 

@@ -7,6 +7,7 @@ Each kind declares itself in its own folder (``_kinds/transaction``, ``_kinds/lo
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,6 +16,7 @@ from typing import Protocol as _Protocol
 
 import numpy as np
 
+from fraudscore._errors import ConfigError
 from fraudscore._kinds.protocols import Protocol, basic_protocol
 from fraudscore._state import Array, StateView
 
@@ -156,6 +158,24 @@ class EventKind(Generic[E]):
     def __post_init__(self) -> None:
         if self.protocol is None:
             object.__setattr__(self, "protocol", basic_protocol(self.label))
+        label_views = [v for v in self.views if "label" in v.clocks]
+        if (self.label_type is None) != (not label_views):
+            raise ConfigError(
+                "label_type",
+                self.label_type,
+                "a label type exactly when a view moves on the label clock "
+                f"({[v.name for v in label_views]})",
+            )
+        if self.label_type is not None:
+            fields = {f.name for f in dataclasses.fields(self.label_type)}
+            needed = {"label_time", self.label, *(k for v in label_views for k in v.keys)}
+            if needed - fields:
+                raise ConfigError(
+                    "label_type",
+                    self.label_type.__name__,
+                    f"a dataclass with the fields {sorted(needed)} "
+                    f"(it lacks {sorted(needed - fields)})",
+                )
         if not self.columns:
             keys = (k for view in self.views for k in view.keys)
             columns = (self.id_field, "timestamp", *keys, self.label)

@@ -21,7 +21,17 @@ from fraudscore._model.fit import TrainConfig, day_mask
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["Protocol", "basic_protocol", "recall_at_fpr"]
+__all__ = [
+    "KNOWN_COMPROMISED",
+    "Protocol",
+    "basic_protocol",
+    "logistic_regression",
+    "recall_at_fpr",
+    "without_known_compromised",
+]
+
+#: Which entities a test day drops as already known compromised (``without_known_compromised``).
+KNOWN_COMPROMISED = ("handbook", "all-history")
 
 
 @dataclass(frozen=True)
@@ -55,6 +65,71 @@ def recall_at_fpr(y: np.ndarray, scores: np.ndarray, fpr: float = 0.01) -> float
 
     f, t, _ = roc_curve(y, scores)
     return float(t[f <= fpr].max())
+
+
+def logistic_regression(
+    frame: pd.DataFrame,
+    test: pd.DataFrame,
+    train_start: date,
+    train_end: date,
+    features: tuple[str, ...],
+    label: str,
+) -> np.ndarray:
+    """The scores of ``test`` by a logistic regression on ``features`` fitted on the training
+    window's rows of ``frame`` (missing values imputed by the median, with indicators; scaled):
+    the baseline a data scientist writes first."""
+    from sklearn.impute import SimpleImputer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    lr = make_pipeline(
+        SimpleImputer(strategy="median", add_indicator=True, keep_empty_features=True),
+        StandardScaler(),
+        LogisticRegression(max_iter=2000),
+    )
+    rows = frame[day_mask(frame["timestamp"], train_start, train_end)]
+    lr.fit(rows[list(features)].to_numpy(np.float64), rows[label].to_numpy())
+    scores: np.ndarray = lr.predict_proba(test[list(features)].to_numpy(np.float64))[:, 1]
+    return scores
+
+
+def without_known_compromised(
+    frame: pd.DataFrame,
+    test: pd.DataFrame,
+    entity: str,
+    label: str,
+    start: date,
+    train_start: date,
+    train_end: date,
+    rule: str = "handbook",
+) -> pd.DataFrame:
+    """``test`` without the rows of entities (cards, accounts) already known compromised on
+    their day, by ``rule``:
+
+    - ``"handbook"`` (the fraud-detection handbook's ``get_train_test_set``): an entity is
+      known on test day ``D`` when it had a positive on a day in ``[train_start, D - g - 1]``,
+      ``g`` the gap between the training and the test window (the label delay);
+    - ``"all-history"``, stricter: once any positive label of it was known (``label_time``)
+      before ``D``'s 00:00 UTC.
+    """
+    import pandas as pd
+
+    if rule not in KNOWN_COMPROMISED:
+        raise TrainingError(f"known_compromised={rule!r} is not one of {KNOWN_COMPROMISED}")
+    day = test["timestamp"].dt.floor("D")
+    positives = frame[frame[label] == 1]
+    if rule == "handbook":
+        since = positives[positives["timestamp"] >= pd.Timestamp(train_start, tz="UTC")]
+        first_day = since.groupby(entity)["timestamp"].min().dt.floor("D")
+        delay = pd.Timedelta(days=(start - train_end).days)  # the gap plus one day
+        known = test[entity].map(first_day)
+        keep = known.isna() | (known > day - delay)
+    else:
+        first_known = positives.groupby(entity)["label_time"].min()
+        known = test[entity].map(first_known)
+        keep = known.isna() | (known >= day)
+    return pd.DataFrame(test[keep.to_numpy()].copy())
 
 
 def basic_protocol(
@@ -92,19 +167,7 @@ def basic_protocol(
         cfg: TrainConfig | None,
         features: tuple[str, ...],
     ) -> dict[str, np.ndarray]:
-        from sklearn.impute import SimpleImputer
-        from sklearn.linear_model import LogisticRegression
-        from sklearn.pipeline import make_pipeline
-        from sklearn.preprocessing import StandardScaler
-
-        lr = make_pipeline(
-            SimpleImputer(strategy="median", add_indicator=True, keep_empty_features=True),
-            StandardScaler(),
-            LogisticRegression(max_iter=2000),
-        )
-        rows = frame[day_mask(frame["timestamp"], train_start, train_end)]
-        lr.fit(rows[list(features)].to_numpy(np.float64), rows[label].to_numpy())
-        scores = lr.predict_proba(test[list(features)].to_numpy(np.float64))[:, 1]
+        scores = logistic_regression(frame, test, train_start, train_end, features, label)
         return {"baseline_logistic_regression": scores}
 
     def metrics(test: pd.DataFrame, scores: np.ndarray) -> dict[str, float]:

@@ -1,13 +1,14 @@
 """The reference service: one small ASGI app that scores and records events over HTTP.
 
-Routes, for each kind served (``transaction``, ``login``: one bundle each)::
+Routes, for each kind served (one bundle each: ``transaction``, ``login``, ``payout``, ...)::
 
     POST /decide/{kind}   the event          -> 200 the result, once it is recorded with the
                                                 decision it served (score, then record)
     POST /score/{kind}    the event          -> 200 the result; writes nothing
     POST /record/{kind}   {"event": {...}, "decided": "approve" | null}
                                              -> 200 {"recorded": id}: fold it into the state
-    POST /label/transaction   a Label        -> 200 {"labelled": id} (a chargeback, say)
+    POST /label/{kind}    its label type     -> 200 {"labelled": id} (a chargeback, say), for a
+                                                kind whose state reads labels
     GET  /healthz                            -> 200 {"status": "ok", "pid", "models"}
     GET  /metrics                            -> the Prometheus text, summed over workers
 

@@ -19,8 +19,8 @@ __all__ = ["STORE_UNAVAILABLE", "UNAVAILABLE", "result_of"]
 STORE_UNAVAILABLE = "STORE_UNAVAILABLE"
 UNAVAILABLE = Reason(
     STORE_UNAVAILABLE,
-    "online history unavailable (feature store down or too slow); scored as a first-seen "
-    "card/account",
+    "online history unavailable (feature store down or too slow); scored as if nothing were "
+    "known of this event's entities",
     0.0,
 )
 

@@ -492,7 +492,7 @@ def read_decision_log(path: str | Path, kind: str | None = None) -> pd.DataFrame
     """Every entry of the decision log under ``path``, oldest first, as one frame.
 
     Reads the finished parquet files and the streams still open or left by a crash (their
-    complete batches). ``kind`` ("transaction" or "login") chooses one kind's entries; without
+    complete batches). ``kind`` (a kind's name) chooses one kind's entries; without
     it the log must hold one kind only. Columns: ``entry`` ("score" or "record"),
     ``logged_at``, the event's fields, ``decision`` (the scored decision, or for a record the
     decision served, passed as ``decided``), ``model_version``, ``score``, ``reasons`` (codes,

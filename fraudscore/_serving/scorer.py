@@ -91,7 +91,7 @@ class Scorer:
                 [v.name for v in source.views],
                 f"a source of the views {[v.name for v in self.kind.views]}",
             )
-        self.source = source
+        self._source = source  # the one store every job reads and writes (``source``)
         self.max_reasons = _check_max_reasons(max_reasons)
         self._track_drift = bool(track_drift)
         #: Held by the writers of ``_active`` (swap, rules, challenger), never by a call.
@@ -119,6 +119,7 @@ class Scorer:
         self._views = self.kind.views
         self._keys = self.kind.keys
         self._row = self._assembly.row
+        self._check = self._assembly.check
         # Score a few events of unknown entities now (a read, never a write): the first real
         # event then runs warm code, statements and caches instead of paying for them.
         warm = self.kind.sample()
@@ -160,6 +161,11 @@ class Scorer:
     @property
     def thresholds(self) -> Thresholds:
         return self._active.thresholds
+
+    @property
+    def source(self) -> FeatureSource:
+        """The online store this scorer reads and records into (one, for every path)."""
+        return self._source
 
     @property
     def version(self) -> str:
@@ -301,11 +307,11 @@ class Scorer:
         decision log and the metrics when they are attached."""
         clock = time.perf_counter_ns
         start = clock()
-        self._assembly.check(event)
+        self._check(event)
         keys = self._keys(event)
         t0 = clock()
         try:
-            states = self.source.read_one(keys)
+            states = self._source.read_one(keys)
             degraded = False
         except FeatureStoreError:
             if not self.degrade:

@@ -79,11 +79,12 @@ def read_events(path: str | Path, columns: Columns | None = None) -> pd.DataFram
     return columns.apply(df) if columns is not None else df
 
 
-def fingerprint(df: pd.DataFrame, kind: EventKind) -> str:
-    """A sha256 over the kind's canonical (non-feature) columns of a prepared frame."""
+def fingerprint(df: pd.DataFrame) -> str:
+    """A sha256 over every column of a folded frame: the events, their optional fields, labels
+    and served decisions, and the features the fold derived from them."""
     import pandas as pd
 
-    cols = [c for c in kind.columns if c in df.columns]
+    cols = sorted(df.columns)
     hashed = pd.util.hash_pandas_object(df[cols], index=False).to_numpy()
     return "sha256:" + hashlib.sha256(hashed.tobytes()).hexdigest()
 
@@ -224,7 +225,7 @@ def train_model(
     frame = features.frame
     # What training can see: the rows up to the window's end (later rows change nothing).
     seen = frame[frame["timestamp"] < pd.Timestamp(end + timedelta(days=1), tz="UTC")]
-    return train(kind, frame, start, end, out, config, fingerprint(seen, kind), extra, synthetic)
+    return train(kind, frame, start, end, out, config, fingerprint(seen), extra, synthetic)
 
 
 def monitor(
@@ -327,7 +328,7 @@ def with_decisions(
 def to_events(frame: pd.DataFrame, kind: EventKind | None = None) -> list[Any]:
     """Events of ``kind`` (default: the first registered, transactions) from the rows of a
     canonical frame."""
-    spec = next(iter(KINDS.values())) if kind is None else kind
+    spec = KINDS[DEFAULT_KIND] if kind is None else kind
     return [spec.event_of(row) for row in frame.itertuples(index=False)]
 
 

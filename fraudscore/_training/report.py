@@ -150,7 +150,7 @@ def _summary(labelled: list[tuple[str, Evaluation]]) -> str:
             f"<li><b>{_e(name)}</b> {_e(ev.bundle.version)}: trained on "
             f"{m['training_window']['start']}..{m['training_window']['end']}, "
             f"{m['label_delay_gap_days']} day(s) of label delay; {counts}"
-            + (f"; known-compromised cards: {_e(rule)} rule" if rule else "")
+            + (f"; known compromised dropped: {_e(rule)} rule" if rule else "")
             + "</li>"
         )
         for model, metrics in m["models"].items():
@@ -187,7 +187,7 @@ def _curves(labelled: list[tuple[str, Evaluation]]) -> str:
 def _distributions(labelled: list[tuple[str, Evaluation]]) -> str:
     fig, axes = _figure(1, len(labelled), (5.5 * len(labelled), 3.8))
     kind = kind_spec(labelled[0][1].kind)
-    positive = "fraud" if kind.label == "is_fraud" else "takeover"
+    positive = kind.protocol.positives
     bins = np.linspace(0, 1, 51)
     for ax, (name, ev) in zip(axes, labelled, strict=True):
         y, s = _labels(ev), ev.scores["score"].to_numpy()

@@ -28,7 +28,12 @@ import numpy as np
 
 from fraudscore._errors import TrainingError
 from fraudscore._kinds.base import Protocol
-from fraudscore._kinds.protocols import recall_at_fpr
+from fraudscore._kinds.protocols import (
+    KNOWN_COMPROMISED,
+    logistic_regression,
+    recall_at_fpr,
+    without_known_compromised,
+)
 from fraudscore._model.fit import TrainConfig, day_mask, fit_xgb, split_window
 from fraudscore._model.runtime import as_model_input
 
@@ -36,9 +41,6 @@ if TYPE_CHECKING:
     import pandas as pd
 
 __all__ = ["KNOWN_COMPROMISED", "card_precision_at_k", "protocol", "recall_at_fpr", "test_rows"]
-
-#: Which cards a test day drops as already known compromised (module docstring).
-KNOWN_COMPROMISED = ("handbook", "all-history")
 
 
 def card_precision_at_k(test: pd.DataFrame, scores: np.ndarray, k: int = 100) -> float:
@@ -76,31 +78,16 @@ def test_rows(
     known_compromised: str = "handbook",
 ) -> pd.DataFrame:
     """Test-window rows without the cards known compromised on each day (module docstring)."""
-    import pandas as pd
-
-    if known_compromised not in KNOWN_COMPROMISED:
-        raise TrainingError(
-            f"known_compromised={known_compromised!r} is not one of {KNOWN_COMPROMISED}"
-        )
-    test = frame[day_mask(frame["timestamp"], start, end)].copy()
+    test = frame[day_mask(frame["timestamp"], start, end)]
+    test = without_known_compromised(
+        frame, test, "customer_id", "is_fraud", start, train_start, train_end, known_compromised
+    )
     test["day"] = test["timestamp"].dt.floor("D")
-    frauds = frame[frame["is_fraud"] == 1]
-    if known_compromised == "handbook":
-        since = frauds[frauds["timestamp"] >= pd.Timestamp(train_start, tz="UTC")]
-        first_day = since.groupby("customer_id")["timestamp"].min().dt.floor("D")
-        delay = pd.Timedelta(days=(start - train_end).days)  # the gap plus one day
-        known = test["customer_id"].map(first_day)
-        keep = known.isna() | (known > test["day"] - delay)
-    else:
-        first_known = frauds.groupby("customer_id")["label_time"].min()
-        known = test["customer_id"].map(first_known)
-        keep = known.isna() | (known >= test["day"])
-    test = test[keep.to_numpy()]
     if test.empty or test["is_fraud"].nunique() < 2:
         raise TrainingError(
             f"the test window {start}..{end} needs both fraud and genuine transactions"
         )
-    return pd.DataFrame(test)
+    return test
 
 
 def protocol(raw_features: tuple[str, ...]) -> Protocol:
@@ -115,23 +102,12 @@ def protocol(raw_features: tuple[str, ...]) -> Protocol:
         features: tuple[str, ...],
     ) -> dict[str, np.ndarray]:
         import xgboost as xgb
-        from sklearn.impute import SimpleImputer
-        from sklearn.linear_model import LogisticRegression
-        from sklearn.pipeline import make_pipeline
-        from sklearn.preprocessing import StandardScaler
 
         cfg = cfg or TrainConfig()
-        feats, raw = list(features), list(raw_features)
+        raw = list(raw_features)
         last_fit, first_valid = split_window(train_start, train_end)
         fit = frame[day_mask(frame["timestamp"], train_start, last_fit)]
         val = frame[day_mask(frame["timestamp"], first_valid, train_end)]
-        lr = make_pipeline(
-            SimpleImputer(strategy="median", add_indicator=True, keep_empty_features=True),
-            StandardScaler(),
-            LogisticRegression(max_iter=2000),
-        )
-        train_rows = frame[day_mask(frame["timestamp"], train_start, train_end)]
-        lr.fit(train_rows[feats].to_numpy(np.float64), train_rows["is_fraud"].to_numpy())
         raw_model = fit_xgb(
             fit[raw].to_numpy(np.float64),
             fit["is_fraud"].to_numpy(),
@@ -140,9 +116,9 @@ def protocol(raw_features: tuple[str, ...]) -> Protocol:
             cfg,
         )
         return {
-            "baseline_logistic_regression": lr.predict_proba(test[feats].to_numpy(np.float64))[
-                :, 1
-            ],
+            "baseline_logistic_regression": logistic_regression(
+                frame, test, train_start, train_end, features, "is_fraud"
+            ),
             "baseline_xgboost_raw_fields": raw_model.predict(
                 xgb.DMatrix(as_model_input(test[raw].to_numpy(np.float64)))
             ),
