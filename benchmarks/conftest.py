@@ -19,11 +19,15 @@ import pandas as pd
 import pytest
 import xgboost as xgb
 
-from fraudscore import Scorer
+from fraudscore import (
+    LoginSimConfig,
+    Scorer,
+    TransactionSimConfig,
+    simulate_logins,
+    simulate_transactions,
+)
 from fraudscore._feast import open_store
 from fraudscore._kinds import LOGIN, TRANSACTION, EventKind
-from fraudscore._kinds.login.simulate import LoginSimConfig, simulate_logins
-from fraudscore._kinds.transaction.simulate import TransactionSimConfig, simulate_transactions
 from fraudscore._state import PY
 from fraudscore._training.evaluate import default_windows
 from fraudscore._training.pipeline import build_features, build_store, to_events, train_model

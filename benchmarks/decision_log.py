@@ -64,9 +64,8 @@ def main() -> None:
     ap.add_argument("--max-ratio", type=float, default=1.3)
     args = ap.parse_args()
 
-    from fraudscore import DecisionLog, Scorer, read_decision_log
+    from fraudscore import DecisionLog, Scorer, read_decision_log, simulate_transactions
     from fraudscore._kinds import TRANSACTION
-    from fraudscore._kinds.transaction.simulate import simulate_transactions
 
     from .conftest import CONFIG, build_world
 

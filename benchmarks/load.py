@@ -206,8 +206,7 @@ def main() -> None:  # pragma: no cover - a manual tool; tests/test_load.py driv
     import tempfile
 
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-    from fraudscore._kinds.login.simulate import simulate_logins
-    from fraudscore._kinds.transaction.simulate import simulate_transactions
+    from fraudscore import simulate_logins, simulate_transactions
     from fraudscore._training.pipeline import train_model
     from tests.conftest import CUTOFF, LOGIN_CUTOFF, LOGIN_SMALL, LOGIN_TRAIN, SMALL, TRAIN, built
 

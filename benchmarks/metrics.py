@@ -56,9 +56,8 @@ def main() -> None:
 
         from prometheus_client.parser import text_string_to_metric_families
 
-        from fraudscore import Scorer
+        from fraudscore import Scorer, simulate_transactions
         from fraudscore._kinds import TRANSACTION
-        from fraudscore._kinds.transaction.simulate import simulate_transactions
         from fraudscore._serving.metrics import ScorerMetrics, metrics_text, multiprocess_mode
 
         from .conftest import CONFIG, build_world

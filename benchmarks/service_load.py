@@ -432,9 +432,8 @@ def build_worlds(root: Path, store: str, requests: int) -> list[World]:  # pragm
     in all, half of each kind, a quarter of each half on its hot key (the hot IP's burst is
     capped by the users the history has)."""
     from benchmarks.load import login_stream, transaction_stream
+    from fraudscore import simulate_logins, simulate_transactions
     from fraudscore._kinds import TRANSACTION
-    from fraudscore._kinds.login.simulate import simulate_logins
-    from fraudscore._kinds.transaction.simulate import simulate_transactions
     from fraudscore._training.pipeline import build_features, build_store, train_model
     from tests.conftest import CUTOFF, LOGIN_CUTOFF, LOGIN_SMALL, LOGIN_TRAIN, SMALL, TRAIN, built
 
