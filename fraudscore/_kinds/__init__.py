@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from fraudscore._errors import BundleError, ConfigError
 from fraudscore._kinds import login as _login
+from fraudscore._kinds import payout as _payout
 from fraudscore._kinds import transaction as _transaction
 from fraudscore._kinds.base import EventKind, Protocol, Simulator, served_columns, served_values
 
@@ -29,7 +30,7 @@ __all__ = [
 
 TRANSACTION = _transaction.KIND
 LOGIN = _login.KIND
-KINDS: dict[str, EventKind] = {k.name: k for k in (TRANSACTION, LOGIN)}
+KINDS: dict[str, EventKind] = {k.name: k for k in (TRANSACTION, LOGIN, _payout.KIND)}
 _BUILT_IN = frozenset(KINDS)
 #: The kind a public function takes when none is given (the first registered).
 DEFAULT_KIND = TRANSACTION.name
