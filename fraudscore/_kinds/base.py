@@ -133,9 +133,6 @@ class EventKind(Generic[E]):
     #: Offline evaluation: test rows, baselines, metrics (:class:`Protocol`); None gives
     #: :func:`fraudscore.basic_protocol` of the label.
     protocol: Protocol = None  # type: ignore[assignment]
-    #: The canonical columns of a frame (its fingerprint in a bundle), labels included; empty
-    #: gives the id, the timestamp, the views' keys and the label.
-    columns: tuple[str, ...] = ()
     #: The confirmed outcome ``Scorer.record_label`` folds into label-derived state (views with
     #: a ``label`` clock): a dataclass with each such view's keys, ``label_time`` and the
     #: ``label`` flag; None when no view reads labels.
@@ -176,10 +173,6 @@ class EventKind(Generic[E]):
                     f"a dataclass with the fields {sorted(needed)} "
                     f"(it lacks {sorted(needed - fields)})",
                 )
-        if not self.columns:
-            keys = (k for view in self.views for k in view.keys)
-            columns = (self.id_field, "timestamp", *keys, self.label)
-            object.__setattr__(self, "columns", tuple(dict.fromkeys(columns)))
 
 
 def present(row: Any, names: Sequence[str]) -> dict[str, Any]:

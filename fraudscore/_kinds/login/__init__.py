@@ -29,7 +29,7 @@ from fraudscore._kinds.base import WARM_UP, EventKind, Simulator, present
 from fraudscore._kinds.login.agents import browser_of, os_of
 from fraudscore._kinds.login.evaluation import PROTOCOL, successful
 from fraudscore._kinds.login.events import DECISIONS, Login
-from fraudscore._kinds.login.frames import COLUMNS, NO_DEVICE, prepare_logins
+from fraudscore._kinds.login.frames import NO_DEVICE, prepare_logins
 from fraudscore._kinds.login.simulate import LoginSimConfig, simulate_logins
 from fraudscore._state import Accumulator, Array, Latest, StateView
 
@@ -538,7 +538,6 @@ KIND = EventKind(
         "ip": ("ip_address", "The login IP address."),
         "scope": ("scope", "The one key ('*') of the all-users totals."),
     },
-    columns=(*COLUMNS, "is_ato"),
     simulators={
         "fraudscore": Simulator(
             simulate_logins, LoginSimConfig(), "n_users", "users", "attack_pattern", 28

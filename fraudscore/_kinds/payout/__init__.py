@@ -29,7 +29,7 @@ import numpy as np
 from fraudscore._kinds.base import WARM_UP, EventKind, Simulator, present
 from fraudscore._kinds.payout.evaluation import PROTOCOL
 from fraudscore._kinds.payout.events import DECISIONS, FAST_METHODS, Payout, PayoutLabel
-from fraudscore._kinds.payout.frames import COLUMNS, prepare_payouts
+from fraudscore._kinds.payout.frames import prepare_payouts
 from fraudscore._kinds.payout.simulate import PayoutSimConfig, simulate_payouts
 from fraudscore._state import Accumulator, Array, Latest, StateView
 
@@ -499,7 +499,6 @@ KIND = EventKind(
         "account_id": ("account", "A customer's account that money is paid out of."),
         "beneficiary_id": ("beneficiary", "An external account that payouts are paid into."),
     },
-    columns=(*COLUMNS, "is_fraud", "label_time"),
     label_type=PayoutLabel,
     simulators={
         "fraudscore": Simulator(

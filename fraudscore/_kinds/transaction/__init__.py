@@ -18,7 +18,7 @@ import numpy as np
 from fraudscore._kinds.base import WARM_UP, EventKind, Simulator, present
 from fraudscore._kinds.transaction import evaluation as _evaluation
 from fraudscore._kinds.transaction.events import CNP_CHANNELS, DECISIONS, Label, Transaction
-from fraudscore._kinds.transaction.frames import COLUMNS, prepare_transactions
+from fraudscore._kinds.transaction.frames import prepare_transactions
 from fraudscore._kinds.transaction.handbook import HandbookSimConfig, simulate_handbook
 from fraudscore._kinds.transaction.simulate import TransactionSimConfig, simulate_transactions
 from fraudscore._state import Accumulator, Array, StateView
@@ -380,7 +380,6 @@ KIND = EventKind(
         "customer_id": ("customer", "A card (or the customer holding it)."),
         "terminal_id": ("terminal", "A payment terminal or merchant."),
     },
-    columns=(*COLUMNS, "is_fraud", "label_time"),
     label_type=Label,
     simulators={
         "fraudscore": Simulator(
