@@ -12,6 +12,7 @@ the same typed errors as any other.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -23,15 +24,8 @@ if TYPE_CHECKING:
 
 __all__ = ["PRESETS", "Columns"]
 
-#: Id columns of either kind: integers in them become strings.
-_IDS = (
-    "transaction_id",
-    "customer_id",
-    "terminal_id",
-    "device_id",
-    "login_id",
-    "user_id",
-)
+#: Id columns beside every kind's own (its event id and view keys): integers become strings.
+_IDS = ("device_id",)
 _TIMES = ("timestamp", "label_time")
 
 PRESETS: dict[str, dict[str, str]] = {
@@ -104,7 +98,7 @@ class Columns:
                 where="frame",
             )
         out = df.rename(columns=dict(self.rename))
-        for column in _IDS:
+        for column in _id_columns():
             if column in out.columns:
                 out[column] = _ids_as_text(out[column])
         for column in _TIMES:
@@ -139,3 +133,16 @@ def _ids_as_text(values: pd.Series) -> pd.Series:
     if values.dtype == object:
         return values.map(text)
     return values
+
+
+def _id_columns() -> list[str]:
+    """The id columns of every registered kind: its event id and its views' keys (those that
+    are event fields: a derived key such as a login's ``asn_key`` is made by the kind)."""
+    from fraudscore._kinds import KINDS
+
+    ids: dict[str, None] = dict.fromkeys(_IDS)
+    for kind in KINDS.values():
+        fields = {f.name for f in dataclasses.fields(kind.event_type)}
+        keys = (k for v in kind.views for k in v.keys if k in fields)
+        ids.update(dict.fromkeys((kind.id_field, *keys)))
+    return list(ids)

@@ -162,3 +162,15 @@ def test_handbook_layout_trains_and_evaluates_from_the_cli(
     report = tmp_path / "report.html"
     run("report", "--bundle", str(bundle), *mapping, *window, "--out", str(report))
     assert "id='thresholds'" in report.read_text()
+
+
+def test_integer_ids_of_every_kind_become_text() -> None:
+    """A mapping turns integer ids into text for every registered kind (its event id and its
+    view keys), not only the first kinds': payouts' integer accounts are valid ids."""
+    import fraudscore as fs
+
+    frame = pd.DataFrame({"payout_id": [1, 2], "account_id": [10, 11], "beneficiary_id": [7, 7]})
+    mapped = fs.Columns({}).apply(frame)
+    assert mapped["payout_id"].tolist() == ["1", "2"]
+    assert mapped["account_id"].tolist() == ["10", "11"]
+    assert mapped["beneficiary_id"].tolist() == ["7", "7"]

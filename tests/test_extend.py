@@ -182,6 +182,10 @@ def test_served_features_of_an_extended_kind_keep_its_features(
             {"views": [fs.StateView("v", ("merchant_id",), ("tx",), (), timedelta(days=1))]},
             "views['v'].keys",
         ),
+        (
+            {"views": [fs.StateView("v", ("customer_id",), ("refund",), (), timedelta(days=1))]},
+            "views['v'].clocks",
+        ),
         ({"reasons": {"AMOUNT_UNUSUAL": {}}}, "reasons"),
         (
             {"reasons": {"SPEND": {"features": ["cust_amt_24h"], "template": "x"}}},

@@ -22,6 +22,7 @@ import pytest
 
 import fraudscore as fs
 from fraudscore._kinds import KINDS, EventKind, served_values
+from fraudscore._serving.reasons import ReasonCatalogue, TemplateValues
 from fraudscore._state import PY
 from fraudscore._training.pipeline import replay
 
@@ -282,3 +283,47 @@ def test_served_features_equal_the_offline_fold(kind: EventKind, tmp_path: Path)
     wrong[i, j] = math.nan
     with pytest.raises(AssertionError, match=kind.features[j]):
         assert_features_equal(online, wrong, kind.features, ids)
+
+
+# Reasons render for any feature values ----------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", by_name(ALL_KINDS))
+@pytest.mark.parametrize("value", [math.nan, 0.0, 1.0, 1e6], ids=["nan", "zero", "one", "big"])
+def test_every_reason_renders_for_any_feature_values(kind: EventKind, value: float) -> None:
+    """Every code of the kind's catalogue gives a sentence, its template's or its fallback's,
+    whatever the features hold (no history: NaN; nothing counted: 0): never a template error,
+    never a placeholder left over."""
+    catalogue = ReasonCatalogue(kind.catalogue, kind.features, kind.name)
+    event = kind.sample()
+    values = TemplateValues(dict.fromkeys(kind.features, value), event, kind.display)
+    for i, code in enumerate(catalogue.codes):
+        text = catalogue.text(i, values)
+        assert text and "in template)" not in text, (code, text)
+        assert "{" not in text and "}" not in text, (code, text)
+
+
+# A declaration that does not hold together is refused --------------------------------------
+
+
+def test_a_label_type_must_come_with_a_label_view_and_carry_its_keys() -> None:
+    """``label_type`` exactly when a view moves on the label clock, a dataclass with the label
+    views' keys, ``label_time`` and the label flag; anything else is a ConfigError."""
+    kind = KINDS["transaction"]
+    with pytest.raises(fs.ConfigError, match="label_type"):
+        dataclasses.replace(kind, label_type=None)  # its views read labels
+    with pytest.raises(fs.ConfigError, match="a dataclass type"):
+        dataclasses.replace(kind, label_type=int)
+
+    @dataclasses.dataclass(frozen=True)
+    class NoTerminal:
+        transaction_id: str
+        customer_id: str
+        label_time: object
+        is_fraud: bool = True
+
+    with pytest.raises(fs.ConfigError, match="terminal_id"):
+        dataclasses.replace(kind, label_type=NoTerminal)
+    login = KINDS["login"]
+    with pytest.raises(fs.ConfigError, match="label_type"):
+        dataclasses.replace(login, label_type=kind.label_type)  # no login view reads labels

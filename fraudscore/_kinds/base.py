@@ -164,6 +164,10 @@ class EventKind(Generic[E]):
                 f"({[v.name for v in label_views]})",
             )
         if self.label_type is not None:
+            if not (
+                isinstance(self.label_type, type) and dataclasses.is_dataclass(self.label_type)
+            ):
+                raise ConfigError("label_type", self.label_type, "a dataclass type")
             fields = {f.name for f in dataclasses.fields(self.label_type)}
             needed = {"label_time", self.label, *(k for v in label_views for k in v.keys)}
             if needed - fields:

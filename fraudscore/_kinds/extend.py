@@ -68,6 +68,13 @@ def extend_kind(
             raise ConfigError(
                 f"views[{view.name!r}].keys", unknown, f"join keys of {sorted(known_keys)}"
             )
+        clocks = sorted({c for v in base.views for c in v.clocks})
+        if not set(view.clocks) <= set(clocks):
+            raise ConfigError(
+                f"views[{view.name!r}].clocks",
+                list(view.clocks),
+                f"clocks of {base.name}s {clocks}",
+            )
     if not isinstance(features, Mapping) or not features:
         raise ConfigError("features", features, "a mapping of new feature names to functions")
     for feature, fn in features.items():

@@ -120,11 +120,13 @@ class Recorder:
             return
         stamp: datetime = getattr(label, "label_time")  # noqa: B009 (a kind's label type)
         t = stamp.timestamp()
-        keys = [tuple(getattr(label, k) for k in v.keys) for v in self.views]
+        # The label type carries the keys of the views that read labels (EventKind checks it).
+        keys = [
+            [tuple(getattr(label, k) for k in v.keys)] if i in self.label_views else []
+            for i, v in enumerate(self.views)
+        ]
 
         def step(i: int, states: dict[Key, list[float]]) -> dict[Key, list[float]]:
             return {k: self.views[i].update(s, "label", t, {}, PY) for k, s in states.items()}
 
-        self.source.modify(
-            [[keys[i]] if i in self.label_views else [] for i in range(len(self.views))], step
-        )
+        self.source.modify(keys, step)

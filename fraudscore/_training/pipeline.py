@@ -79,13 +79,20 @@ def read_events(path: str | Path, columns: Columns | None = None) -> pd.DataFram
     return columns.apply(df) if columns is not None else df
 
 
-def fingerprint(df: pd.DataFrame) -> str:
-    """A sha256 over every column of a folded frame: the events, their optional fields, labels
-    and served decisions, and the features the fold derived from them."""
+def fingerprint(df: pd.DataFrame, kind: EventKind) -> str:
+    """A sha256 over the data of a folded frame: every column but the features the fold
+    computed (an event field the model reads as a feature, such as ``amount``, is data). So it
+    covers the events, their optional fields, labels and served decisions, and does not change
+    with the feature code."""
     import pandas as pd
 
-    cols = sorted(df.columns)
-    hashed = pd.util.hash_pandas_object(df[cols], index=False).to_numpy()
+    fields = {f.name for f in dataclasses.fields(kind.event_type)}
+    computed = set(kind.features) - fields
+    data = df[sorted(c for c in df.columns if c not in computed)]
+    try:
+        hashed = pd.util.hash_pandas_object(data, index=False).to_numpy()
+    except TypeError:  # a column of lists or dicts (a log's reasons): hashed as text
+        hashed = pd.util.hash_pandas_object(data.astype(str), index=False).to_numpy()
     return "sha256:" + hashlib.sha256(hashed.tobytes()).hexdigest()
 
 
@@ -225,7 +232,7 @@ def train_model(
     frame = features.frame
     # What training can see: the rows up to the window's end (later rows change nothing).
     seen = frame[frame["timestamp"] < pd.Timestamp(end + timedelta(days=1), tz="UTC")]
-    return train(kind, frame, start, end, out, config, fingerprint(seen), extra, synthetic)
+    return train(kind, frame, start, end, out, config, fingerprint(seen, kind), extra, synthetic)
 
 
 def monitor(

@@ -301,8 +301,7 @@ def _rate_curve(labelled: list[tuple[str, Evaluation]]) -> str:
     ax.set(xlabel=f"{rate} (% of {protocol.scored_events})", ylabel=f"recall of {caught}")
     ax.set_ylim(0, 1)
     ax.legend(fontsize=8, loc="lower right")
-    flagged = rate.removesuffix(" rate")
-    table = _table(["model", f"recall at 1% {flagged}d", f"recall at 5% {flagged}d"], rows)
+    table = _table(["model", f"recall at a 1% {rate}", f"recall at a 5% {rate}"], rows)
     return _section("challenge", f"Recall of {caught} against {rate}", _png(fig) + table)
 
 
