@@ -307,6 +307,119 @@ def test_reason_text_says_only_what_the_features_say(
     assert text == expected
 
 
+#: A typical payout's features (consistent with ``GOOD``: 250.00 from a balance of 1200.00).
+TYPICAL: dict[str, float] = dict(
+    amount=250.0, hour_of_day=3.2, fast_method=1.0, balance_share=250.0 / 1200.0,
+    drain_1h=(300.0 + 250.0) / (1200.0 + 300.0), acct_secs_since_last=2400.0, acct_n_1h=1.5,
+    acct_n_1d=3.2, acct_n_7d=5.0, acct_n_30d=12.0, amt_ratio_30d=2.5, amt_ratio_90d=2.2,
+    outflow_spike_1d_30d=4.0, acct_fraud_30d=0.4, acct_flagged_1d=1.0, device_changed=1.0,
+    ip_changed=0.0, country_changed=1.0, new_beneficiary=0.0, pair_n_90d=2.4,
+    pair_secs_since_last=3 * 86400.0, pair_amt_ratio_90d=1.8, ben_n_1d=6.0, ben_n_7d=8.0,
+    ben_n_30d=9.0, ben_senders_1d=5.5, ben_senders_7d=7.0, ben_new_sender_share_7d=7.0 / 8.0,
+    ben_fraud_30d=1.0, ben_fraud_90d=1.5, ben_flagged_1d=2.0,
+)  # fmt: skip
+_NEVER_RELEASED = (
+    "no earlier payout from this account to this beneficiary was released in the last 400 days "
+    "(held or blocked ones are not counted)"
+)
+_NO_BENEFICIARY = "beneficiary not seen in the last 180 days (no payout asked for into it)"
+_NO_ACCOUNT = "account asked for no payout in the last 180 days"
+#: (features, event fields, the exact text of some codes) of each crafted case.
+RENDER_CASES: dict[str, tuple[dict[str, float], dict[str, Any], dict[str, str]]] = {
+    "all NaN": ({f: float("nan") for f in FEATURES}, {}, {
+        "NEW_BENEFICIARY": _NEVER_RELEASED,
+        "BALANCE_DRAIN": "balance not given",
+        "ACCOUNT_HISTORY": _NO_ACCOUNT,
+        "BENEFICIARY_FAN_IN": _NO_BENEFICIARY,
+        "OUTFLOW_SPIKE": "account has no payout history to compare the last day's payouts "
+        "asked for with",
+        "AMOUNT_UNUSUAL": "amount 250.00 from an account with no payout asked for in the last "
+        "180 days",
+        "PAYOUT_VELOCITY": "no earlier payout asked for from this account in the last 180 days",
+        "AMOUNT_UNUSUAL_FOR_BENEFICIARY": "no earlier released payout from this account to this "
+        "beneficiary to compare the amount with",
+    }),
+    "all 0": ({f: 0.0 for f in FEATURES}, {"amount": 0.0, "balance": 0.0}, {
+        "NEW_BENEFICIARY": _NEVER_RELEASED,
+        "BALANCE_DRAIN": "payout of 0.00 against a balance of 0.00",
+        "ACCOUNT_HISTORY": _NO_ACCOUNT,
+        "BENEFICIARY_FAN_IN": _NO_BENEFICIARY,
+        "PAYOUT_VELOCITY": "no earlier payout asked for from this account in the last 180 days",
+        "ACCOUNT_CONFIRMED_FRAUD": "account has no confirmed fraud on record",
+        "ACCOUNT_RECENTLY_FLAGGED": "no payout of this account was held or blocked recently",
+        "BENEFICIARY_CONFIRMED_FRAUD": "beneficiary has no confirmed fraud on record",
+        "BENEFICIARY_RECENTLY_FLAGGED": "no payout into this beneficiary was held or blocked "
+        "recently",
+    }),
+    "typical": (TYPICAL, {}, {
+        "NEW_BENEFICIARY": "the account's last released payout to this beneficiary was 3.0 days "
+        "ago (about 2.4 released payouts to it, time-weighted over 90 days)",
+        "BALANCE_DRAIN": "payout takes 21% of the balance of 1200.00; payouts asked for in the "
+        "last hour, this one included, come to 37% of the balance an hour ago (this balance "
+        "plus the hour's earlier payouts asked for, time-weighted)",
+        "ACCOUNT_HISTORY": "account activity: about 5.0 payouts asked for in 7 days, 12.0 in 30 "
+        "days (time-weighted)",
+        "BENEFICIARY_FAN_IN": "about 6.0 payouts asked for into this beneficiary in the last "
+        "day, 5.5 of them from accounts with no earlier released payout to it (time-weighted)",
+        "OUTFLOW_SPIKE": "payouts asked for in the last day, this one included, come to 4.0x "
+        "this account's daily average (time-weighted over 30 days)",
+        "AMOUNT_UNUSUAL": "amount 250.00 is 2.5x this account's average payout asked for "
+        "(time-weighted over 30 days)",
+        "PAYOUT_VELOCITY": "about 1.5 payouts asked for from this account in the last hour and "
+        "3.2 in the last day (time-weighted); the previous one 40 min ago",
+        "ACCOUNT_CONFIRMED_FRAUD": "account has about 0.4 confirmed fraudulent payout(s) "
+        "(time-weighted over 30 days from confirmation)",
+        "AMOUNT_UNUSUAL_FOR_BENEFICIARY": "amount is 1.8x this account's average released "
+        "payout to this beneficiary (time-weighted over 90 days)",
+        "BENEFICIARY_CONFIRMED_FRAUD": "payouts to this beneficiary confirmed fraudulent: about "
+        "1.0 in 30 days, 1.5 in 90 days (time-weighted from confirmation; a sign of a mule "
+        "account)",
+    }),
+    "held retry": (TYPICAL | {
+        "new_beneficiary": 1.0, "pair_n_90d": 0.0, "pair_secs_since_last": float("nan"),
+        "pair_amt_ratio_90d": float("nan"),
+    }, {}, {"NEW_BENEFICIARY": _NEVER_RELEASED}),
+    "balance missing": (TYPICAL | {"balance_share": float("nan"), "drain_1h": float("nan")},
+                        {"balance": None}, {"BALANCE_DRAIN": "balance not given"}),
+    "balance 0.00": (TYPICAL | {"balance_share": 250.0, "drain_1h": 550.0 / 300.0},
+                     {"balance": 0.0},
+                     {"BALANCE_DRAIN": "payout of 250.00 against a balance of 0.00"}),
+    "balance 0.50": (TYPICAL | {"balance_share": 250.0, "drain_1h": 550.0 / 300.5},
+                     {"balance": 0.5},
+                     {"BALANCE_DRAIN": "payout of 250.00 against a balance of 0.50"}),
+    "means under one unit": (TYPICAL | {"amt_ratio_30d": 250.0, "pair_amt_ratio_90d": 250.0,
+                                        "outflow_spike_1d_30d": 400.0}, {}, {
+        "AMOUNT_UNUSUAL": "amount 250.00 is at least 250.0x this account's average payout "
+        "asked for (time-weighted over 30 days)",
+        "AMOUNT_UNUSUAL_FOR_BENEFICIARY": "amount is at least 250.0x this account's average "
+        "released payout to this beneficiary (time-weighted over 90 days)",
+        "OUTFLOW_SPIKE": "payouts asked for in the last day, this one included, come to at "
+        "least 400.0x this account's daily average (time-weighted over 30 days)",
+    }),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", sorted(RENDER_CASES))
+def test_every_reason_renders_true_text(case: str) -> None:
+    """Every code's text through the serving path (``ReasonCatalogue.text`` on
+    ``TemplateValues``, as ``decide`` calls them) for crafted features: no history (NaN), all 0,
+    a typical payout, a balance missing or under one unit. No rendering raises or leaves a
+    placeholder, and the texts that used to be false read what the features mean."""
+    from fraudscore._kinds.payout import DISPLAY
+    from fraudscore._serving.reasons import ReasonCatalogue, TemplateValues
+
+    features, event, expected = RENDER_CASES[case]
+    catalogue = ReasonCatalogue(CATALOGUE, FEATURES, "payout")
+    assert catalogue.version == "payout-reasons/3"
+    values = TemplateValues(features, Payout(**{**GOOD, **event}), DISPLAY)
+    texts = {code: catalogue.text(i, values) for i, code in enumerate(catalogue.codes)}
+    assert set(texts) == set(CATALOGUE["codes"])
+    for code, text in texts.items():
+        assert text and not {"{", "}"} & set(text), (code, text)
+        assert "nan" not in text.split() and "in template" not in text, (code, text)
+    assert {code: texts[code] for code in expected} == expected
+
+
 # Evaluation -------------------------------------------------------------------------------------
 
 
@@ -401,6 +514,7 @@ def test_starter_rules_decide_payouts() -> None:
     """The payout starter rules, on crafted payouts: a known mule is blocked, a trusted
     beneficiary with a middling score released, an instant drain to a new beneficiary held,
     and the shadow rule only measured; nothing matches an ordinary payout."""
+    assert PAYOUT.starter_rules is not None
     rules = fs.load_rules(PAYOUT.starter_rules, kind="payout")
     assert {r.action for r in rules.rules} <= set(PAYOUT.decisions)
     usual = {f: 0.0 for f in FEATURES} | {

@@ -10,9 +10,9 @@ Clocks of a payout: ``payout`` (every payout), ``ok`` (a payout the defence rele
 that went out: a held or blocked payout is not a use of the beneficiary.
 
 The pair view is keyed (``beneficiary_id``, ``account_id``), beneficiary first: the
-partitioned fold groups views by their first key, and the pair view's "first payout of this
-account to this beneficiary" (the derived column ``new_pair``) feeds the beneficiary view's
-count of new senders, which must stay in its group.
+partitioned fold groups views by their first key, and the pair view's "no earlier payout of this
+account to this beneficiary released" (the derived column ``new_pair``: no fresh pair state) feeds
+the beneficiary view's count of payouts from new senders, which must stay in its group.
 """
 
 from __future__ import annotations
@@ -290,15 +290,100 @@ def _known(x: Any) -> bool:
     return x is not None and x == x
 
 
+#: How long each view keeps an entity's state after its newest clock (older state reads as none):
+#: a reason saying "nothing on record" says over how long.
+_ACCOUNT_DAYS = ACCOUNT.ttl.days
+_PAIR_DAYS = BENEFICIARY_ACCOUNT.ttl.days
+_BENEFICIARY_DAYS = BENEFICIARY.ttl.days
+
+
+def _duration(secs: Any) -> str | None:
+    """A time span for an analyst ("40 min", "5.2 hours", "3.1 days"); None when not known."""
+    if not _known(secs):
+        return None
+    if secs < 1.5 * HOUR:
+        return f"{secs / 60.0:.0f} min"
+    if secs < 2 * DAY:
+        return f"{secs / HOUR:.1f} hours"
+    return f"{secs / DAY:.1f} days"
+
+
+def _seen(feature: str, by: str | None = None) -> Callable[[Payout, Mapping[str, Any]], Any]:
+    """A display value: ``feature``, or None (the template falls back) where the accumulator
+    ``by`` (default: the feature itself) reads 0 or NaN, that is, no history at all. Decayed
+    accumulators read 0, not NaN, without history, so only this makes their fallbacks show."""
+
+    def value(_: Payout, v: Mapping[str, Any]) -> Any:
+        gate = v[by or feature]
+        return v[feature] if _known(gate) and gate > 0.0 else None
+
+    return value
+
+
+def _times(ratio: Any, floored: bool | None) -> str | None:
+    """A ratio as "6.3x"; "at least 6.3x" where its denominator was (or may have been) under one
+    unit and counted as one, so the true ratio is no smaller; None when not known."""
+    if not _known(ratio):
+        return None
+    return f"{ratio:.1f}x" if floored is False else f"at least {ratio:.1f}x"
+
+
+def _mean_ratio(feature: str) -> Callable[[Payout, Mapping[str, Any]], Any]:
+    """``amount / max(mean, 1)`` as text: the mean was floored exactly where the ratio equals
+    the (positive) amount (``amount / 1``); a zero amount reads 0.0x either way."""
+
+    def value(_: Payout, v: Mapping[str, Any]) -> Any:
+        ratio, amount = v[feature], v["amount"]
+        return _times(ratio, bool(_known(amount) and amount > 0.0 and ratio == amount))
+
+    return value
+
+
+def _outflow_floored(v: Mapping[str, Any]) -> bool | None:
+    """Whether ``outflow_spike_1d_30d``'s daily average (``amt_30d / 30``) was under one unit
+    (counted as one), recovered from the 30-day mean payout and count; None when they cannot
+    tell (a zero amount, or a mean under one unit with more than 30 payouts)."""
+    amount, ratio, n = v["amount"], v["amt_ratio_30d"], v["acct_n_30d"]
+    if not (_known(amount) and _known(ratio) and _known(n)) or amount <= 0.0 or ratio <= 0.0:
+        return None
+    if ratio == amount:  # the mean payout was at most one unit: the daily average <= n / 30
+        return True if n <= 30.0 else None
+    return bool(amount / ratio * n / 30.0 < 1.0)
+
+
+def _balance_shown(p: Payout, v: Mapping[str, Any]) -> Any:
+    """The balance when ``balance_share`` is its share (a balance of at least one unit); None
+    (the fallback) when not given or under one unit, which the share counts as one."""
+    return p.balance if p.balance is not None and p.balance >= 1.0 else None
+
+
+def _balance_note(p: Payout, v: Mapping[str, Any]) -> str:
+    """The fallback of ``BALANCE_DRAIN``: no balance, or one the shares cannot be read against."""
+    if p.balance is None or not _known(v["balance_share"]):
+        return "balance not given"
+    return f"payout of {p.amount:.2f} against a balance of {p.balance:.2f}"
+
+
+def _pair_last(_: Payout, v: Mapping[str, Any]) -> Any:
+    """How long ago the account's last released payout to this beneficiary was; None when
+    there is none (``new_beneficiary``, or no released payout counted)."""
+    n = v["pair_n_90d"]
+    if v["new_beneficiary"] == 1.0 or not (_known(n) and n > 0.0):
+        return None
+    return _duration(v["pair_secs_since_last"])
+
+
 def _device_ip_note(p: Payout, v: Mapping[str, Any]) -> str:
     """What changed since the account's previous payout, a clause for the device and one for the
-    IP address, each saying what is known: different, the same, not given, or nothing to
+    IP address, each saying what is known: not given, different, the same, or nothing to
     compare with."""
 
     def clause(changed: Any, given: bool, what: str) -> str:
+        if not given:
+            return f"{what} not given"
         if _known(changed):
             return f"a different {what}" if changed == 1.0 else f"the same {what}"
-        return f"{what} not given" if not given else f"no earlier {what} to compare with"
+        return f"no earlier {what} to compare with"
 
     device = clause(v["device_changed"], p.device_id is not None, "device")
     ip = clause(v["ip_changed"], p.ip is not None, "IP address")
@@ -317,66 +402,92 @@ def _country_note(p: Payout, v: Mapping[str, Any]) -> str:
 
 #: Extra, human-friendly values for reason templates, computed only when a template uses them.
 #: A value that is None makes the template fall back (``ReasonCatalogue.text``): the values
-#: that state a change are None unless the feature says the change happened.
+#: that state a change are None unless the feature says the change happened, and the counts
+#: are None where their accumulator reads 0 (no history), so that "not seen before" shows.
 DISPLAY: dict[str, Callable[[Payout, Mapping[str, Any]], Any]] = {
     "time_utc": lambda p, _: f"{p.timestamp.hour:02d}:{p.timestamp.minute:02d}",
     "method": lambda p, _: p.method.replace("_", " "),
-    "fast_method_name": lambda p, v: (
-        p.method.replace("_", " ") if v["fast_method"] == 1.0 else None
+    "fast_method_name": lambda p, _: (
+        p.method.replace("_", " ") if p.method in FAST_METHODS else None
     ),
-    "changed_country": lambda p, v: p.country if v["country_changed"] == 1.0 else None,
+    "changed_country": lambda p, v: (
+        p.country if v["country_changed"] == 1.0 and p.country is not None else None
+    ),
     "country_note": _country_note,
-    "balance": lambda p, _: p.balance,
-    "mins_since_last": lambda _, v: v["acct_secs_since_last"] / 60.0,
-    "days_since_pair": lambda _, v: v["pair_secs_since_last"] / DAY,
+    "balance_shown": _balance_shown,
+    "balance_note": _balance_note,
+    "amt_ratio_30d_x": _mean_ratio("amt_ratio_30d"),
+    "pair_amt_ratio_90d_x": _mean_ratio("pair_amt_ratio_90d"),
+    "outflow_spike_x": lambda _, v: _times(v["outflow_spike_1d_30d"], _outflow_floored(v)),
+    "since_last": lambda _, v: (
+        _duration(v["acct_secs_since_last"])
+        if _known(v["acct_n_30d"]) and v["acct_n_30d"] > 0.0
+        else None
+    ),
+    "payout_amount": lambda p, _: p.amount,
+    "pair_last": _pair_last,
+    "acct_n_30d_seen": _seen("acct_n_30d"),
+    "acct_fraud_30d_seen": _seen("acct_fraud_30d"),
+    "acct_flagged_1d_seen": _seen("acct_flagged_1d"),
+    "ben_n_1d_seen": _seen("ben_n_1d", "ben_n_30d"),
+    "ben_fraud_90d_seen": _seen("ben_fraud_90d"),
+    "ben_flagged_1d_seen": _seen("ben_flagged_1d"),
     "device_ip_note": _device_ip_note,
 }
 
 #: Versioned reason catalogue: code -> features it covers, template, fallback when a value in
-#: the template is missing (no history, a field not given).
+#: the template is missing (no history, a field not given). Counts are of decayed accumulators
+#: ("time-weighted"); the account's and the beneficiary's count every payout asked for (held and
+#: blocked too: the ``payout`` clock), the pair's only released ones (the ``ok`` clock).
 CATALOGUE: dict[str, Any] = {
-    "version": "payout-reasons/2",
+    "version": "payout-reasons/3",
     "codes": {
         "AMOUNT_UNUSUAL": {
             "features": ["amount", "amt_ratio_30d", "amt_ratio_90d"],
-            "template": "amount {amount:.2f} is {amt_ratio_30d:.1f}x this account's average "
-            "payout over 30 days",
-            "fallback": "amount {amount:.2f} from an account with no payout history",
+            "template": "amount {payout_amount:.2f} is {amt_ratio_30d_x} this account's average "
+            "payout asked for (time-weighted over 30 days)",
+            "fallback": "amount {payout_amount:.2f} from an account with no payout asked for in "
+            f"the last {_ACCOUNT_DAYS} days",
         },
         "BALANCE_DRAIN": {
             "features": ["balance_share", "drain_1h"],
-            "template": "payout takes {balance_share:.0%} of the balance of {balance:.2f}; "
-            "{drain_1h:.0%} of the balance left the account within the hour",
-            "fallback": "balance not given",
+            "template": "payout takes {balance_share:.0%} of the balance of {balance_shown:.2f}; "
+            "payouts asked for in the last hour, this one included, come to {drain_1h:.0%} of "
+            "the balance an hour ago (this balance plus the hour's earlier payouts asked for, "
+            "time-weighted)",
+            "fallback": "{balance_note}",
         },
         "OUTFLOW_SPIKE": {
             "features": ["outflow_spike_1d_30d"],
-            "template": "money paid out today is {outflow_spike_1d_30d:.1f}x this account's "
-            "usual daily outflow over 30 days",
-            "fallback": "account has no payout history to compare today's outflow with",
+            "template": "payouts asked for in the last day, this one included, come to "
+            "{outflow_spike_x} this account's daily average (time-weighted over 30 days)",
+            "fallback": "account has no payout history to compare the last day's payouts asked "
+            "for with",
         },
         "PAYOUT_VELOCITY": {
             "features": ["acct_n_1h", "acct_n_1d", "acct_secs_since_last"],
-            "template": "about {acct_n_1h:.0f} payouts from this account in the last hour and "
-            "{acct_n_1d:.0f} in the last day; previous one {mins_since_last:.0f} min ago",
-            "fallback": "first payout seen from this account",
+            "template": "about {acct_n_1h:.1f} payouts asked for from this account in the last "
+            "hour and {acct_n_1d:.1f} in the last day (time-weighted); the previous one "
+            "{since_last} ago",
+            "fallback": "no earlier payout asked for from this account in the last "
+            f"{_ACCOUNT_DAYS} days",
         },
         "ACCOUNT_HISTORY": {
             "features": ["acct_n_7d", "acct_n_30d"],
-            "template": "account activity: about {acct_n_7d:.0f} payouts in 7 days, "
-            "{acct_n_30d:.0f} in 30 days",
-            "fallback": "account has no recent payouts",
+            "template": "account activity: about {acct_n_7d:.1f} payouts asked for in 7 days, "
+            "{acct_n_30d_seen:.1f} in 30 days (time-weighted)",
+            "fallback": f"account asked for no payout in the last {_ACCOUNT_DAYS} days",
         },
         "ACCOUNT_CONFIRMED_FRAUD": {
             "features": ["acct_fraud_30d"],
-            "template": "account has {acct_fraud_30d:.1f} confirmed fraudulent payout(s) in the "
-            "last 30 days (time-weighted)",
+            "template": "account has about {acct_fraud_30d_seen:.1f} confirmed fraudulent "
+            "payout(s) (time-weighted over 30 days from confirmation)",
             "fallback": "account has no confirmed fraud on record",
         },
         "ACCOUNT_RECENTLY_FLAGGED": {
             "features": ["acct_flagged_1d"],
-            "template": "about {acct_flagged_1d:.0f} of this account's payouts were held or "
-            "blocked in the last day",
+            "template": "about {acct_flagged_1d_seen:.1f} of this account's payouts were held or "
+            "blocked in the last day (time-weighted)",
             "fallback": "no payout of this account was held or blocked recently",
         },
         "NEW_DEVICE_OR_IP": {
@@ -392,15 +503,17 @@ CATALOGUE: dict[str, Any] = {
         },
         "NEW_BENEFICIARY": {
             "features": ["new_beneficiary", "pair_n_90d", "pair_secs_since_last"],
-            "template": "account last paid this beneficiary {days_since_pair:.1f} days ago "
-            "(about {pair_n_90d:.1f} payouts to it in 90 days)",
-            "fallback": "first payout from this account to this beneficiary",
+            "template": "the account's last released payout to this beneficiary was {pair_last} "
+            "ago (about {pair_n_90d:.1f} released payouts to it, time-weighted over 90 days)",
+            "fallback": "no earlier payout from this account to this beneficiary was released "
+            f"in the last {_PAIR_DAYS} days (held or blocked ones are not counted)",
         },
         "AMOUNT_UNUSUAL_FOR_BENEFICIARY": {
             "features": ["pair_amt_ratio_90d"],
-            "template": "amount is {pair_amt_ratio_90d:.1f}x what this account usually pays "
-            "this beneficiary",
-            "fallback": "no earlier payout to this beneficiary to compare the amount with",
+            "template": "amount is {pair_amt_ratio_90d_x} this account's average released payout "
+            "to this beneficiary (time-weighted over 90 days)",
+            "fallback": "no earlier released payout from this account to this beneficiary to "
+            "compare the amount with",
         },
         "BENEFICIARY_FAN_IN": {
             "features": [
@@ -411,20 +524,23 @@ CATALOGUE: dict[str, Any] = {
                 "ben_senders_7d",
                 "ben_new_sender_share_7d",
             ],
-            "template": "beneficiary received about {ben_n_1d:.0f} payouts in the last day, "
-            "about {ben_senders_1d:.0f} of them from accounts that never paid it before",
-            "fallback": "beneficiary not seen before",
+            "template": "about {ben_n_1d_seen:.1f} payouts asked for into this beneficiary in "
+            "the last day, {ben_senders_1d:.1f} of them from accounts with no earlier released "
+            "payout to it (time-weighted)",
+            "fallback": f"beneficiary not seen in the last {_BENEFICIARY_DAYS} days (no payout "
+            "asked for into it)",
         },
         "BENEFICIARY_CONFIRMED_FRAUD": {
             "features": ["ben_fraud_30d", "ben_fraud_90d"],
-            "template": "beneficiary received {ben_fraud_30d:.1f} confirmed fraudulent payouts "
-            "in the last 30 days, {ben_fraud_90d:.1f} in 90 days (a likely mule account)",
+            "template": "payouts to this beneficiary confirmed fraudulent: about "
+            "{ben_fraud_30d:.1f} in 30 days, {ben_fraud_90d_seen:.1f} in 90 days (time-weighted "
+            "from confirmation; a sign of a mule account)",
             "fallback": "beneficiary has no confirmed fraud on record",
         },
         "BENEFICIARY_RECENTLY_FLAGGED": {
             "features": ["ben_flagged_1d"],
-            "template": "about {ben_flagged_1d:.0f} payouts into this beneficiary were held or "
-            "blocked in the last day",
+            "template": "about {ben_flagged_1d_seen:.1f} payouts into this beneficiary were held "
+            "or blocked in the last day (time-weighted)",
             "fallback": "no payout into this beneficiary was held or blocked recently",
         },
         "INSTANT_METHOD": {
