@@ -354,9 +354,8 @@ RENDER_CASES: dict[str, tuple[dict[str, float], dict[str, Any], dict[str, str]]]
     "typical": (TYPICAL, {}, {
         "NEW_BENEFICIARY": "the account's last released payout to this beneficiary was 3.0 days "
         "ago (about 2.4 released payouts to it, time-weighted over 90 days)",
-        "BALANCE_DRAIN": "payout takes 21% of the balance of 1200.00; payouts asked for in the "
-        "last hour, this one included, come to 37% of the balance an hour ago (this balance "
-        "plus the hour's earlier payouts asked for, time-weighted)",
+        "BALANCE_DRAIN": "payout takes 21% of the balance of 1200.00; with the last hour's "
+        "other payouts asked for, 37% of the balance an hour ago",
         "ACCOUNT_HISTORY": "account activity: about 5.0 payouts asked for in 7 days, 12.0 in 30 "
         "days (time-weighted)",
         "BENEFICIARY_FAN_IN": "about 6.0 payouts asked for into this beneficiary in the last "

@@ -452,9 +452,8 @@ CATALOGUE: dict[str, Any] = {
         "BALANCE_DRAIN": {
             "features": ["balance_share", "drain_1h"],
             "template": "payout takes {balance_share:.0%} of the balance of {balance_shown:.2f}; "
-            "payouts asked for in the last hour, this one included, come to {drain_1h:.0%} of "
-            "the balance an hour ago (this balance plus the hour's earlier payouts asked for, "
-            "time-weighted)",
+            "with the last hour's other payouts asked for, {drain_1h:.0%} of the balance an "
+            "hour ago",
             "fallback": "{balance_note}",
         },
         "OUTFLOW_SPIKE": {
