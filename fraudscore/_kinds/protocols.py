@@ -27,6 +27,7 @@ __all__ = [
     "basic_protocol",
     "logistic_regression",
     "recall_at_fpr",
+    "with_both_classes",
     "without_known_compromised",
 ]
 
@@ -132,6 +133,17 @@ def without_known_compromised(
     return pd.DataFrame(test[keep.to_numpy()].copy())
 
 
+def with_both_classes(
+    test: pd.DataFrame, label: str, start: date, end: date, what: str
+) -> pd.DataFrame:
+    """``test``, the rows of a test window, or a :class:`~fraudscore.TrainingError` when they
+    lack positives or negatives: the window needs both ``what`` ("fraud and genuine
+    transactions")."""
+    if test.empty or test[label].nunique() < 2:
+        raise TrainingError(f"the test window {start}..{end} needs both {what}")
+    return test
+
+
 def basic_protocol(
     label: str,
     *,
@@ -153,11 +165,9 @@ def basic_protocol(
         known_compromised: str = "none",
     ) -> pd.DataFrame:
         test = frame[day_mask(frame["timestamp"], start, end)]
-        if test.empty or test[label].nunique() < 2:
-            raise TrainingError(
-                f"the test window {start}..{end} needs both {positives} and genuine {scored_events}"
-            )
-        return test
+        return with_both_classes(
+            test, label, start, end, f"{positives} and genuine {scored_events}"
+        )
 
     def baselines(
         frame: pd.DataFrame,

@@ -81,15 +81,7 @@ class BatchCodes:
         k: int,
         cache: list[dict[Key, np.ndarray]] | None = None,
     ) -> tuple[pd.DataFrame, np.ndarray, list[str], list[list[str]], list[str | None]]:
-        """:meth:`score_codes` of a frame of events, without building an event object per row.
-
-        The frame is validated as a whole (a :class:`BadRowsError` lists every bad row) and
-        sorted by time; the same state reads, features, graph and rules follow, on its columns.
-        Returns the validated frame (its row order is the results'), then as ``score_codes``.
-        ``cache`` (one dict per view, kept by the caller across frames) holds states already
-        read, so that a backfill reads each card and terminal once, not once per chunk: the
-        states are then those of the store when first read.
-        """
+        """``Scorer.frame_codes`` of ``frame`` by snapshot ``m`` at ``thr``, ``k`` codes each."""
         kind = self.assembly.kind
         source = self.assembly.source
         prepared = kind.prepare(frame, labelled=False)

@@ -15,6 +15,7 @@ import numpy as np
 from fraudscore._errors import TrainingError
 from fraudscore._kinds.base import Protocol
 from fraudscore._kinds.login.freeman import freeman_scores
+from fraudscore._kinds.protocols import with_both_classes
 from fraudscore._model.fit import TrainConfig, day_mask
 
 if TYPE_CHECKING:
@@ -47,11 +48,7 @@ def test_rows(
     """The successful logins of the test days (``known_compromised`` is the transactions'; a
     login test keeps every account)."""
     test = frame[successful(frame) & day_mask(frame["timestamp"], start, end)]
-    if test.empty or test["is_ato"].nunique() < 2:
-        raise TrainingError(
-            f"the test window {start}..{end} needs both takeovers and genuine successful logins"
-        )
-    return test
+    return with_both_classes(test, "is_ato", start, end, "takeovers and genuine successful logins")
 
 
 def baselines(

@@ -27,12 +27,12 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from fraudscore._errors import TrainingError
 from fraudscore._kinds.protocols import (
     KNOWN_COMPROMISED,
     Protocol,
     logistic_regression,
     recall_at_fpr,
+    with_both_classes,
     without_known_compromised,
 )
 from fraudscore._model.fit import TrainConfig, day_mask
@@ -91,11 +91,7 @@ def test_rows(
     test = without_known_compromised(
         frame, test, "account_id", "is_fraud", start, train_start, train_end, known_compromised
     )
-    if test.empty or test["is_fraud"].nunique() < 2:
-        raise TrainingError(
-            f"the test window {start}..{end} needs both fraudulent and genuine payouts"
-        )
-    return test
+    return with_both_classes(test, "is_fraud", start, end, "fraudulent and genuine payouts")
 
 
 def baselines(

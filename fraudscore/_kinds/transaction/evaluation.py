@@ -26,12 +26,12 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from fraudscore._errors import TrainingError
 from fraudscore._kinds.base import Protocol
 from fraudscore._kinds.protocols import (
     KNOWN_COMPROMISED,
     logistic_regression,
     recall_at_fpr,
+    with_both_classes,
     without_known_compromised,
 )
 from fraudscore._model.fit import TrainConfig, day_mask, fit_xgb, split_window
@@ -83,11 +83,7 @@ def test_rows(
         frame, test, "customer_id", "is_fraud", start, train_start, train_end, known_compromised
     )
     test["day"] = test["timestamp"].dt.floor("D")
-    if test.empty or test["is_fraud"].nunique() < 2:
-        raise TrainingError(
-            f"the test window {start}..{end} needs both fraud and genuine transactions"
-        )
-    return test
+    return with_both_classes(test, "is_fraud", start, end, "fraud and genuine transactions")
 
 
 def protocol(raw_features: tuple[str, ...]) -> Protocol:
