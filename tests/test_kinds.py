@@ -327,3 +327,17 @@ def test_a_label_type_must_come_with_a_label_view_and_carry_its_keys() -> None:
     login = KINDS["login"]
     with pytest.raises(fs.ConfigError, match="label_type"):
         dataclasses.replace(login, label_type=kind.label_type)  # no login view reads labels
+
+
+@pytest.mark.parametrize("kind", by_name(SIMULATED))
+def test_a_test_window_of_one_class_is_refused(kind: EventKind) -> None:
+    """A kind's protocol refuses a test window without positives (nothing to measure) with a
+    TrainingError naming the window, and accepts the same window with them."""
+    frame = kind.prepare(history(kind.name))
+    days = frame["timestamp"].dt.date
+    start, end, train_start = days.max() - timedelta(days=6), days.max(), days.min()
+    train_end = start - timedelta(days=2)
+    kind.protocol.test_rows(frame, start, end, train_start, train_end)  # both classes: fine
+    genuine = frame.assign(**{kind.label: 0})
+    with pytest.raises(fs.TrainingError, match=f"{start}..{end} needs both"):
+        kind.protocol.test_rows(genuine, start, end, train_start, train_end)
