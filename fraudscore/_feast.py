@@ -92,6 +92,10 @@ def feast_objects(kinds: Iterable[EventKind] | None = None) -> dict[str, Any]:
             for key in view.keys:
                 if key not in entities:
                     name, description = kind.entities[key]
+                    if name in out:  # Feast knows an entity by its name: one join key each
+                        raise ConfigError(
+                            f"entities[{key!r}]", name, "an entity name no other join key has"
+                        )
                     entities[key] = out[name] = entity(name, key, description)
             if view.name not in out:
                 out[view.name] = state_view(view, [entities[k] for k in view.keys])

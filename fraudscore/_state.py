@@ -17,6 +17,10 @@ are written once against a tiny numeric namespace ``xp``:
 A state is a sequence of values indexed like ``StateView.fields``: columns of arrays offline, a
 list of floats online. A test proves the two executions agree to float rounding.
 
+Absent entities: a view keyed on an optional event field (a device, an email) has no entity
+for an event that lacks it; the event reads that view as empty and moves no state in it
+(``ABSENT`` online, a missing key value offline).
+
 Freshness: a state whose newest clock is older than the view's ``ttl`` at the event time is
 treated as empty, both when read and before it is updated, offline and online alike.
 """
@@ -32,9 +36,13 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["NP", "PY", "Accumulator", "Latest", "StateView"]
+__all__ = ["ABSENT", "NP", "PY", "Accumulator", "Latest", "StateView"]
 
 Array = npt.NDArray[np.float64]
+#: The key part of an entity an event does not have (an optional field left out: no device
+#: sent). Ids are never empty, so no store holds it: it reads as no history, and it is never
+#: written (offline, a missing key column value is the same: the event moves no state).
+ABSENT = ""
 NAN = math.nan
 #: Floor for ``ref - new_ref`` so that an empty state (NaN clock, zero values) decays to 0, not NaN.
 _NEVER = -1e300

@@ -14,7 +14,7 @@ from fraudscore._errors import EventValidationError, FeatureStoreError
 from fraudscore._kinds import EventKind
 from fraudscore._model.runtime import OnnxModel, scores_of
 from fraudscore._online import FeatureSource
-from fraudscore._state import NP, PY
+from fraudscore._state import ABSENT, NP, PY
 
 __all__ = ["READ_CHUNK", "Assembly", "Flags"]
 
@@ -52,20 +52,23 @@ class Assembly:
             )
 
     def row(
-        self, event: Any, states: Sequence[Sequence[float]]
+        self, event: Any, states: Sequence[Sequence[float]], keys: Sequence[tuple[str, ...]]
     ) -> tuple[list[float], tuple[str, ...], tuple[str, ...], bool]:
-        """(features, missing views, stale views, late) of one event, on floats (``PY``)."""
+        """(features, missing views, stale views, late) of one event, on floats (``PY``). A
+        view whose entity the event lacks (``ABSENT`` in its key) reads empty and is not
+        listed as missing: there is no history to miss."""
         cols = self.kind.values(event)
         t = cols["t"]
         reads = {}
         missing: tuple[str, ...] = ()
         stale: tuple[str, ...] = ()
         late = False
-        for view, state, clocks in zip(self.views, states, self.clocks, strict=True):
+        for view, state, clocks, key in zip(self.views, states, self.clocks, keys, strict=True):
             values, is_missing, is_stale = view.read(state, t, PY)
             reads[view.name] = values
             if is_missing:
-                missing += (view.name,)
+                if ABSENT not in key:
+                    missing += (view.name,)
             elif is_stale:
                 stale += (view.name,)
             elif not late:
@@ -101,7 +104,7 @@ class Assembly:
                 degraded[lo : lo + len(chunk)] = True
             if timing is not None:
                 timing[0] += time.perf_counter_ns() - t0
-            x[lo : lo + len(chunk)] = self.rows(chunk, arrays, flags)
+            x[lo : lo + len(chunk)] = self.rows(chunk, arrays, flags, keys)
         t0 = time.perf_counter_ns() if timing is not None else 0
         contrib = model.contributions(x)
         if timing is not None:
@@ -113,11 +116,14 @@ class Assembly:
         events: Sequence[Any],
         arrays: Sequence[np.ndarray],
         flags: list[Flags],
+        keys: Sequence[Sequence[tuple[str, ...]]],
     ) -> np.ndarray:
-        """Features of many events on arrays (``NP``); appends each event's (missing, stale)."""
+        """Features of many events on arrays (``NP``); appends each event's (missing, stale),
+        absent entities left out of missing as in :meth:`row`."""
         values = [self.kind.values(e) for e in events]
         cols = {name: np.array([v[name] for v in values]) for name in values[0]}
         x, missing, stale, late = self.arrays(cols, arrays)
+        missing &= ~np.array([[ABSENT in k for k in ks] for ks in keys], dtype=bool)
         names = self.names
         cache: dict[bytes, Flags] = {}
         for m_row, s_row, is_late in zip(missing, stale, late, strict=True):

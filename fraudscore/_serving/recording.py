@@ -14,7 +14,7 @@ from fraudscore._online import FeatureSource, Key
 from fraudscore._serving.assembly import Assembly
 from fraudscore._serving.log import DecisionLog
 from fraudscore._serving.results import ScoreResult
-from fraudscore._state import PY
+from fraudscore._state import ABSENT, PY
 
 __all__ = ["Recorder"]
 
@@ -72,7 +72,8 @@ class Recorder:
                         states[ks[i]] = changed[ks[i]] = state
             return changed
 
-        by_view = [[k[i] for k in keys] for i in range(len(self.views))]
+        # An absent entity (an optional key left out) is never written.
+        by_view = [[k[i] for k in keys if ABSENT not in k[i]] for i in range(len(self.views))]
         t0 = time.perf_counter_ns()
         self.source.modify(by_view, step)
         took = time.perf_counter_ns() - t0
@@ -121,10 +122,11 @@ class Recorder:
         stamp: datetime = getattr(label, "label_time")  # noqa: B009 (a kind's label type)
         t = stamp.timestamp()
         # The label type carries the keys of the views that read labels (EventKind checks it).
-        keys = [
-            [tuple(getattr(label, k) for k in v.keys)] if i in self.label_views else []
-            for i, v in enumerate(self.views)
-        ]
+        keys: list[list[Key]] = [[] for _ in self.views]
+        for i in self.label_views:
+            key = tuple(getattr(label, k) for k in self.views[i].keys)
+            if None not in key:  # a label without an optional key moves no state of its view
+                keys[i].append(key)
 
         def step(i: int, states: dict[Key, list[float]]) -> dict[Key, list[float]]:
             return {k: self.views[i].update(s, "label", t, {}, PY) for k, s in states.items()}

@@ -318,7 +318,7 @@ class Scorer:
                 raise
             states, degraded = [v.empty_row() for v in self._views], True
         t1 = clock()
-        x, missing, stale, late = self._row(event, states)
+        x, missing, stale, late = self._row(event, states, keys)
         t2 = clock()
         score, contrib = m.model.run_one(x)
         t3 = clock()

@@ -46,7 +46,12 @@ class OfflineFeatures:
 
 
 def _entity_codes(df: pd.DataFrame, keys: tuple[str, ...]) -> np.ndarray:
-    return df.groupby(list(keys), sort=False).ngroup().to_numpy()
+    """Each row's entity number in the view; -1 where a key is missing (no such entity), as
+    for every row of a frame without the key's column (an optional field nobody sent)."""
+    if not set(keys) <= set(df.columns):
+        return np.full(len(df), -1, dtype=np.int64)
+    codes = df.groupby(list(keys), sort=False).ngroup()
+    return codes.fillna(-1).to_numpy(dtype=np.int64)
 
 
 def _fold_view(
@@ -149,6 +154,34 @@ def _fold_ranks(
         after[sel] = new
 
 
+def _fold_present(
+    view: StateView,
+    codes: np.ndarray,
+    present: np.ndarray,
+    clocks: dict[str, np.ndarray],
+    t: Array,
+    cols: dict[str, Array],
+) -> tuple[Array, Array]:
+    """``_fold_view`` over the stream events that have the view's entity (``present``); the
+    others get the empty state before and after."""
+    n_entities = int(codes.max()) + 1 if len(codes) else 0
+    if present.all():
+        return _fold_view(view, codes, n_entities, {c: clocks[c] for c in view.clocks}, t, cols)
+    at = np.flatnonzero(present)
+    sub_before, sub_after = _fold_view(
+        view,
+        codes[at],
+        n_entities,
+        {c: clocks[c][at] for c in view.clocks},
+        t[at],
+        {k: v[at] for k, v in cols.items()},
+    )
+    before = view.empty(len(codes))
+    after = view.empty(len(codes))
+    before[at], after[at] = sub_before, sub_after
+    return before, after
+
+
 def _versions(codes: np.ndarray) -> np.ndarray:
     """Each row's count of earlier rows with the same code: an entity's state version."""
     order = np.argsort(codes, kind="stable")
@@ -209,14 +242,11 @@ def fold_views(
         for clock in view.clocks:
             moved |= clocks[clock]
         codes = _entity_codes(events, view.keys)[row]
-        before, after = _fold_view(
-            view,
-            codes,
-            int(codes.max()) + 1 if len(codes) else 0,
-            {c: clocks[c] for c in view.clocks},
-            t,
-            cols,
-        )
+        # An event without the view's entity (a missing key: no device sent) reads no history
+        # and moves no state; the others fold as usual.
+        present = codes >= 0
+        moved &= present
+        before, after = _fold_present(view, codes, present, clocks, t, cols)
         at_events = view.read(list(before[ev_pos].T), t[ev_pos], NP)
         reads[view.name] = at_events[0]
         for column, source in derived.items():
@@ -225,7 +255,8 @@ def fold_views(
                 cols[column][ev_pos] = (at_events[1] | at_events[2]).astype(np.float64)
         hist = pd.DataFrame(after[moved], columns=list(view.fields))
         for key in view.keys:
-            hist.insert(0, key, events[key].to_numpy()[row[moved]])
+            values = events[key].to_numpy() if key in events.columns else np.full(n, None)
+            hist.insert(0, key, values[row[moved]])
         hist["event_timestamp"] = pd.to_datetime(ts_ns[moved], utc=True)
         # The entity's state version: the same however the history is partitioned.
         version = _versions(codes[moved])

@@ -259,6 +259,8 @@ def _split(
 def _partition(events: pd.DataFrame, key: str, partitions: int) -> np.ndarray:
     import pandas as pd
 
+    if key not in events.columns:  # an optional field nobody sent: no entity, one partition
+        return np.zeros(len(events), dtype=np.int64)
     hashed = pd.util.hash_array(events[key].to_numpy(dtype=object))
     return (hashed % np.uint64(partitions)).astype(np.int64)
 

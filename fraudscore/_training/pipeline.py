@@ -137,6 +137,7 @@ def build_store(
         ]
     else:
         times = [h["event_timestamp"] for h in offline.history.values()]
+    times = [t for t in times if len(t)]  # a view nobody's events carry has no history
     start = min(t.min() for t in times).to_pydatetime() - timedelta(seconds=1)
     end = as_of or max(t.max() for t in times).to_pydatetime()
     materialize_repo(repo, start, end, views=list(offline.history))
@@ -345,10 +346,13 @@ def to_labels(frame: pd.DataFrame, kind: EventKind) -> list[Any]:
     assert label_type is not None
     names = [f.name for f in dataclasses.fields(label_type)]
     out = []
-    for row in frame[[n for n in names if n != kind.label]].itertuples(index=False):
+    # A label field the frame lacks, or holds no value of, keeps its default (an optional key).
+    shown = [n for n in names if n != kind.label and n in frame.columns]
+    for row in frame[shown].itertuples(index=False):
         given = {
             n: v.to_pydatetime() if hasattr(v, "to_pydatetime") else v
             for n, v in zip(row._fields, row, strict=True)
+            if v is not None and v == v
         }
         out.append(label_type(**given, **{kind.label: True}))
     return out
