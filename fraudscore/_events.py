@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import math
+import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -16,16 +17,29 @@ from fraudscore._errors import EventValidationError
 
 __all__ = [
     "AMOUNT",
+    "ASN",
+    "BIN",
+    "EMAIL_DOMAIN",
     "MAX_AMOUNT",
     "MAX_ASN",
+    "MAX_DOMAIN",
+    "MCC",
     "check_amount",
+    "check_asn",
+    "check_digits",
+    "check_domain",
     "check_finite",
     "check_id",
     "check_ip",
     "check_unicode",
     "check_upper_code",
     "check_utc",
+    "digits_expected",
+    "is_asn",
+    "is_digits",
+    "is_domain",
     "is_finite_number",
+    "is_upper_code",
     "set_utc",
 ]
 
@@ -38,6 +52,20 @@ AMOUNT = f"a finite number from 0 to {MAX_AMOUNT:g}"
 _ZERO = timedelta(0)
 #: ASNs are 32-bit.
 MAX_ASN = 2**32 - 1
+ASN = f"a non-negative int (autonomous system, at most {MAX_ASN})"
+
+#: A domain name's longest text form (RFC 1035), and an email domain: lowercase ASCII labels
+#: of letters, digits and hyphens, joined by dots (at least two labels).
+MAX_DOMAIN = 253
+_DOMAIN = re.compile(r"[a-z0-9-]+(?:\.[a-z0-9-]+)+")
+EMAIL_DOMAIN = (
+    "an email domain such as 'gmail.com': lowercase ASCII labels of letters, digits and "
+    f"hyphens joined by dots, at most {MAX_DOMAIN} characters, no '@'"
+)
+
+#: Card codes: (what, fewest digits, most digits).
+BIN = ("a card BIN (IIN)", 6, 8)
+MCC = ("an ISO 18245 merchant category code (MCC)", 4, 4)
 
 
 def check_id(name: str, value: Any) -> None:
@@ -84,15 +112,58 @@ def set_utc(event: object, name: str) -> None:
         object.__setattr__(event, name, value.replace(tzinfo=UTC))
 
 
+def is_upper_code(value: Any, length: int) -> bool:
+    """A string of exactly ``length`` upper-case ASCII letters (ISO country, currency codes)."""
+    return (
+        type(value) is str
+        and len(value) == length
+        and value.isascii()
+        and value.isalpha()
+        and value.isupper()
+    )
+
+
 def check_upper_code(name: str, value: Any, length: int, what: str) -> None:
-    if (
-        type(value) is not str
-        or len(value) != length
-        or not value.isascii()
-        or not value.isalpha()
-        or not value.isupper()
-    ):
+    if not is_upper_code(value, length):
         raise EventValidationError(name, value, f"{what}: {length} upper-case letters")
+
+
+def is_asn(value: Any) -> bool:
+    """An autonomous system number: an int (not a bool) from 0 to ``MAX_ASN``."""
+    return type(value) is int and 0 <= value <= MAX_ASN
+
+
+def check_asn(name: str, value: Any) -> None:
+    if not is_asn(value):
+        raise EventValidationError(name, value, ASN)
+
+
+def is_digits(value: Any, fewest: int, most: int) -> bool:
+    """A string of ``fewest`` to ``most`` ASCII digits (a code: leading zeros count)."""
+    return (
+        type(value) is str and fewest <= len(value) <= most and value.isascii() and value.isdigit()
+    )
+
+
+def digits_expected(what: str, fewest: int, most: int) -> str:
+    count = str(fewest) if fewest == most else f"{fewest} to {most}"
+    return f"{what}: a string of {count} digits"
+
+
+def check_digits(name: str, value: Any, what: str, fewest: int, most: int) -> None:
+    """A code of digits, such as ``check_digits("bin", value, *BIN)``."""
+    if not is_digits(value, fewest, most):
+        raise EventValidationError(name, value, digits_expected(what, fewest, most))
+
+
+def is_domain(value: Any) -> bool:
+    """A lowercase ASCII domain name of two labels or more (no ``@``, no whitespace)."""
+    return type(value) is str and len(value) <= MAX_DOMAIN and _DOMAIN.fullmatch(value) is not None
+
+
+def check_domain(name: str, value: Any) -> None:
+    if not is_domain(value):
+        raise EventValidationError(name, value, EMAIL_DOMAIN)
 
 
 def check_ip(name: str, value: Any) -> None:

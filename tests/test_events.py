@@ -82,3 +82,102 @@ def test_events_are_frozen() -> None:
     tx = make()
     with pytest.raises(AttributeError):
         tx.amount = 5.0  # type: ignore[misc]
+
+
+# -- card-not-present fields -----------------------------------------------------------------
+
+CNP_GOOD: dict[str, Any] = dict(
+    asn=15169,
+    ip_country="US",
+    email_domain="mail.example-shop.co.uk",
+    billing_country="GB",
+    shipping_country="FR",
+    card_country="DE",
+    bin="41111111",
+    merchant_category="0742",
+)
+
+
+def test_card_not_present_fields_are_kept() -> None:
+    """Every card-not-present field accepts a good value and keeps it as given."""
+    tx = make(**CNP_GOOD)
+    assert {name: getattr(tx, name) for name in CNP_GOOD} == CNP_GOOD
+
+
+@pytest.mark.parametrize("field", list(CNP_GOOD))
+def test_card_not_present_fields_are_optional(field: str) -> None:
+    """Each card-not-present field defaults to None and accepts None beside the others."""
+    assert getattr(make(), field) is None
+    assert getattr(make(**{**CNP_GOOD, field: None}), field) is None
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("asn", 0),
+        ("asn", 2**32 - 1),
+        ("bin", "000000"),
+        ("bin", "1234567"),
+        ("email_domain", "a.b"),
+        ("email_domain", "xn--bcher-kva.example"),
+        ("email_domain", "a." + "b" * 251),
+    ],
+)
+def test_card_not_present_edge_values_are_accepted(field: str, value: Any) -> None:
+    """Edge values are valid: ASN 0 and 2**32-1, 6-digit BINs, 3- and 253-character domains."""
+    assert getattr(make(**{field: value}), field) == value
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "expected"),
+    [
+        ("asn", -1, "non-negative int"),
+        ("asn", 2**32, "at most 4294967295"),
+        ("asn", True, "non-negative int"),
+        ("asn", 15169.0, "non-negative int"),
+        ("asn", "15169", "non-negative int"),
+        ("ip_country", "us", "ISO-3166"),
+        ("ip_country", "USA", "ISO-3166"),
+        ("billing_country", "gb", "ISO-3166"),
+        ("billing_country", 44, "ISO-3166"),
+        ("shipping_country", "F1", "ISO-3166"),
+        ("card_country", "de", "ISO-3166"),
+        ("card_country", "ÉS", "ISO-3166"),
+        ("merchant_category", "5411 ", "a string of 4 digits"),
+        ("merchant_category", "541", "a string of 4 digits"),
+        ("merchant_category", 5411, "a string of 4 digits"),
+        ("merchant_category", "54a1", "a string of 4 digits"),
+        ("merchant_category", "٥٤١١", "a string of 4 digits"),  # Arabic-Indic digits
+        ("bin", "12345", "a string of 6 to 8 digits"),
+        ("bin", "123456789", "a string of 6 to 8 digits"),
+        ("bin", "12a456", "a string of 6 to 8 digits"),
+        ("bin", 411111, "a string of 6 to 8 digits"),
+        ("email_domain", "Gmail.com", "lowercase"),
+        ("email_domain", "a@b.com", "no '@'"),
+        ("email_domain", "nodot", "joined by dots"),
+        ("email_domain", "", "email domain"),
+        ("email_domain", "gmail.com ", "email domain"),
+        ("email_domain", "gmail..com", "email domain"),
+        ("email_domain", "gmail_x.com", "email domain"),
+        ("email_domain", "gmäil.com", "ASCII"),
+        ("email_domain", "a." + "b" * 252, "at most 253"),
+        ("email_domain", b"gmail.com", "email domain"),
+    ],
+)
+def test_bad_card_not_present_field_is_named(field: str, value: Any, expected: str) -> None:
+    """Each bad card-not-present value raises EventValidationError naming field and value."""
+    with pytest.raises(EventValidationError) as info:
+        make(**{**CNP_GOOD, field: value})
+    err = info.value
+    assert err.field == field and err.value is value
+    assert expected in err.expected and repr(field) in str(err)
+
+
+def test_label_merchant_category() -> None:
+    """A Label takes an optional 4-digit merchant_category and refuses any other."""
+    assert Label("t1", "C1", "T1", T0).merchant_category is None
+    assert Label("t1", "C1", "T1", T0, True, "5411").merchant_category == "5411"
+    for bad in ("541", "5411 ", 5411):
+        with pytest.raises(EventValidationError) as info:
+            Label("t1", "C1", "T1", T0, True, bad)  # type: ignore[arg-type]
+        assert info.value.field == "merchant_category" and info.value.value == bad

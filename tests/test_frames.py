@@ -106,3 +106,139 @@ def test_label_before_the_transaction_is_refused(df: pd.DataFrame) -> None:
     """A label cannot become known before its transaction happened."""
     with pytest.raises(EventValidationError, match="label_time"):
         prepare_transactions(df.assign(label_time=df["timestamp"] - pd.Timedelta(seconds=1)))
+
+
+# -- card-not-present columns ----------------------------------------------------------------
+
+CNP_COLUMNS = (
+    "asn",
+    "ip_country",
+    "email_domain",
+    "billing_country",
+    "shipping_country",
+    "card_country",
+    "bin",
+    "merchant_category",
+)
+
+
+@pytest.fixture
+def cnp(df: pd.DataFrame) -> pd.DataFrame:
+    """The two-row frame with every card-not-present column: row 0 full, row 1 all missing."""
+    return df.assign(
+        asn=[15169.0, np.nan],  # as parquet reads an int column with a missing value
+        ip_country=["US", None],
+        email_domain=["gmail.com", np.nan],
+        billing_country=["GB", None],
+        shipping_country=["FR", None],
+        card_country=["DE", None],
+        bin=["041111", None],
+        merchant_category=["0742", None],
+    )
+
+
+def test_card_not_present_columns_are_kept(cnp: pd.DataFrame) -> None:
+    """The codes come out as objects, None where missing; asn as whole floats (NaN where
+    missing, as parquet keeps it) with its text in asn_key."""
+    out = prepare_transactions(cnp)
+    assert out.loc[0, list(CNP_COLUMNS)].tolist() == [
+        15169, "US", "gmail.com", "GB", "FR", "DE", "041111", "0742",
+    ]  # fmt: skip
+    assert out.loc[1, list(CNP_COLUMNS[1:])].tolist() == [None] * (len(CNP_COLUMNS) - 1)
+    assert out["asn"].dtype == np.float64 and np.isnan(out.loc[1, "asn"])
+    assert out["asn_key"].tolist() == ["15169", None]
+    assert all(out[c].dtype == object for c in (*CNP_COLUMNS[1:], "asn_key"))
+
+
+@pytest.mark.parametrize(
+    "asn",
+    [
+        [15169, 7],
+        pd.array([15169, None], dtype="Int64"),
+        pd.Series([15169, None], dtype=object),
+        pd.Series([np.int64(15169), 7.0], dtype=object),
+    ],
+)
+def test_asn_column_of_ints_is_accepted(df: pd.DataFrame, asn: object) -> None:
+    """asn may be int64, nullable Int64 or an object column of numbers: the same ints come out."""
+    out = prepare_transactions(df.assign(asn=asn))
+    assert out["asn"].tolist()[0] == 15169.0 and out["asn"].dtype == np.float64
+    assert out["asn_key"].tolist()[0] == "15169"
+
+
+def test_frame_without_card_not_present_columns_is_unchanged(
+    df: pd.DataFrame, cnp: pd.DataFrame
+) -> None:
+    """A frame without the new columns gives today's columns; with them, the rest is the same."""
+    plain = prepare_transactions(df)
+    assert list(plain.columns) == [
+        "transaction_id", "customer_id", "terminal_id", "timestamp", "amount", "is_fraud",
+        "label_time",
+    ]  # fmt: skip
+    assert "asn_key" not in prepare_transactions(df.assign(bin=["411111", None])).columns
+    full = prepare_transactions(cnp)
+    pd.testing.assert_frame_equal(full[plain.columns], plain)
+
+
+@pytest.mark.parametrize(
+    ("column", "value", "expected"),
+    [
+        ("asn", -1, "a whole number from 0 to 4294967295"),
+        ("asn", 1.5, "a whole number from 0 to 4294967295"),
+        ("asn", 2.0**32, "a whole number from 0 to 4294967295"),
+        ("asn", "15169", "a whole number from 0 to 4294967295"),
+        ("asn", True, "a whole number from 0 to 4294967295"),
+        ("ip_country", "us", "ISO-3166 alpha-2"),
+        ("billing_country", "GBR", "ISO-3166 alpha-2"),
+        ("shipping_country", 33, "ISO-3166 alpha-2"),
+        ("card_country", "de", "ISO-3166 alpha-2"),
+        ("email_domain", "Gmail.com", "email domain"),
+        ("email_domain", "a@b.com", "email domain"),
+        ("email_domain", "nodot", "email domain"),
+        ("email_domain", "", "email domain"),
+        ("bin", "12345", "a string of 6 to 8 digits"),
+        ("bin", 411111, "a string of 6 to 8 digits"),
+        ("merchant_category", "541", "a string of 4 digits"),
+        ("merchant_category", "5411 ", "a string of 4 digits"),
+        ("merchant_category", 5411, "a string of 4 digits"),
+    ],
+)
+def test_bad_card_not_present_cell_is_listed(
+    cnp: pd.DataFrame, column: str, value: object, expected: str
+) -> None:
+    """A bad card-not-present value is listed by column and row, with what was expected."""
+    cnp[column] = cnp[column].astype(object)
+    cnp.loc[1, column] = value
+    with pytest.raises(BadRowsError) as info:
+        prepare_transactions(cnp)
+    err = info.value
+    assert err.field == column and err.total == 1 and expected in err.expected
+    ((count, examples),) = err.problems.values()
+    assert count == 1 and examples == [(1, value)]
+
+
+def test_int_codes_are_refused_as_a_column(df: pd.DataFrame) -> None:
+    """An int64 merchant_category column (leading zeros lost) is refused row by row, by name."""
+    with pytest.raises(BadRowsError) as info:
+        prepare_transactions(df.assign(merchant_category=[742, 5411]))
+    assert info.value.field == "merchant_category" and info.value.total == 2
+    assert "a string of 4 digits" in str(info.value)
+
+
+def test_bad_card_not_present_rows_are_dropped_and_counted(cnp: pd.DataFrame) -> None:
+    """With bad_rows='drop' each bad column's rows go and are counted by column."""
+    frame = pd.concat([cnp] * 3, ignore_index=True)
+    frame["transaction_id"] = [f"t{i}" for i in range(len(frame))]
+    frame["asn"] = frame["asn"].astype(object)
+    frame.loc[[1, 2], "asn"] = [-5, 2.5]
+    frame.loc[3, "bin"] = "12a456"
+    frame.loc[4, "email_domain"] = "a@b.com"
+    out = prepare_transactions(frame, bad_rows="drop")
+    assert sorted(out["transaction_id"]) == ["t0", "t5"]
+    dropped = out.attrs["dropped_rows"]
+    assert {k.split(":")[0]: v for k, v in dropped.items()} == {
+        "asn": 2,
+        "email_domain": 1,
+        "bin": 1,
+    }
+    assert out["asn_key"].tolist() == ["15169", None]

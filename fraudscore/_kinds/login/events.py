@@ -7,7 +7,7 @@ from datetime import datetime
 
 from fraudscore._errors import EventValidationError
 from fraudscore._events import (
-    MAX_ASN,
+    check_asn,
     check_finite,
     check_id,
     check_ip,
@@ -49,10 +49,7 @@ class Login:
         check_id("user_id", self.user_id)
         check_ip("ip", self.ip)
         check_upper_code("country", self.country, 2, "an ISO-3166 alpha-2 code")
-        if type(self.asn) is not int or not 0 <= self.asn <= MAX_ASN:
-            raise EventValidationError(
-                "asn", self.asn, f"a non-negative int (autonomous system, at most {MAX_ASN})"
-            )
+        check_asn("asn", self.asn)
         check_id("user_agent", self.user_agent)
         if type(self.success) is not bool:
             raise EventValidationError("success", self.success, "a bool")
