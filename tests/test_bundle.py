@@ -33,7 +33,7 @@ def test_manifest_records_the_contract(bundle_dir: Path) -> None:
     b = load_bundle(bundle_dir)
     m = b.manifest
     assert m["schema_version"] == SCHEMA_VERSION and m["kind"] == "transaction"
-    assert m["feature_service"] == "transaction_model_v3" and m["feast_project"] == "fraudscore"
+    assert m["feature_service"] == "transaction_model_v4" and m["feast_project"] == "fraudscore"
     for key in (
         "catalogue",
         "thresholds",

@@ -52,9 +52,9 @@ def test_get_online_features_returns_the_materialized_state(
 
 
 def test_feature_service_names_every_view(built_repo: Path) -> None:
-    """transaction_model_v3 is registered and covers all three state views."""
+    """transaction_model_v4 is registered and covers every transaction state view."""
     store = open_store(built_repo)
-    service = store.get_feature_service("transaction_model_v3")
+    service = store.get_feature_service("transaction_model_v4")
     assert sorted(p.name for p in service.feature_view_projections) == sorted(v.name for v in VIEWS)
 
 
@@ -182,7 +182,9 @@ def test_apply_adds_a_covering_read_index(built_repo: Path) -> None:
             assert f"{table}_fraudscore_read" in names
         # The statement read_one runs (values in index order), and the by-name fallback.
         for sql in (source._one_ordered, source._one):
-            plan = " ".join(r[3] for r in conn.execute("EXPLAIN QUERY PLAN " + sql, [b"k"] * 3))
+            plan = " ".join(
+                r[3] for r in conn.execute("EXPLAIN QUERY PLAN " + sql, [b"k"] * len(VIEWS))
+            )
             assert plan.count("COVERING INDEX") == len(VIEWS), plan
 
 

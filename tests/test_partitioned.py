@@ -66,11 +66,14 @@ def test_partitioned_fold_equals_in_memory_fold(
 
 
 def test_groups_keep_derived_columns_beside_their_users() -> None:
-    """Login's new-user-for-this-IP column is derived and used in one group (keyed by ip)."""
+    """Login's new-user-for-this-IP column, and a transaction's new-card-on-this-device column,
+    are derived and used in one group (keyed by ip; by device)."""
     groups = dict(view_groups(KINDS["login"]))
     assert [v.name for v in groups["ip"]] == ["ip_user_state", "ip_state"]
     assert [v.name for v in groups["scope"]] == ["login_totals_state"]
-    assert {k for k, _ in view_groups(KINDS["transaction"])} == {"customer_id", "terminal_id"}
+    tx = dict(view_groups(KINDS["transaction"]))
+    assert set(tx) == {"customer_id", "terminal_id", "device_id", "merchant_category"}
+    assert [v.name for v in tx["device_id"]] == ["device_card_state", "device_state"]
 
 
 def test_a_single_partition_equals_too(

@@ -21,7 +21,8 @@ from fraudscore import (
     Thresholds,
     Transaction,
 )
-from fraudscore._kinds.transaction import FEATURES
+from fraudscore._kinds.transaction import FEATURES, KIND
+from fraudscore._state import ABSENT
 from fraudscore._training.offline import OfflineFeatures
 from fraudscore._training.pipeline import replay, to_events
 
@@ -82,7 +83,10 @@ def test_stale_state_is_flagged_and_read_as_no_history(
     tx = events_after_cutoff(offline, 1)[0]
     later = replace(tx, timestamp=tx.timestamp + timedelta(days=365))
     r = scorer.score(later)
-    assert set(r.stale_state) == {"customer_state", "terminal_state", "customer_terminal_state"}
+    # Every view of an entity the transaction carries (a card-present one sends no device).
+    carried = {v.name for v, k in zip(KIND.views, KIND.keys(tx)) if ABSENT not in k}
+    assert {"customer_state", "terminal_state", "customer_terminal_state"} <= carried
+    assert set(r.stale_state) == carried
     fresh = replace(later, customer_id="never-seen", terminal_id="never-seen-either")
     assert scorer.score(fresh).score == pytest.approx(r.score)
 

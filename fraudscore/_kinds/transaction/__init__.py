@@ -7,6 +7,7 @@ Everything a transaction model knows about features is defined here, once. The o
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
@@ -21,7 +22,7 @@ from fraudscore._kinds.transaction.events import CNP_CHANNELS, DECISIONS, Label,
 from fraudscore._kinds.transaction.frames import prepare_transactions
 from fraudscore._kinds.transaction.handbook import HandbookSimConfig, simulate_handbook
 from fraudscore._kinds.transaction.simulate import TransactionSimConfig, simulate_transactions
-from fraudscore._state import Accumulator, Array, StateView
+from fraudscore._state import ABSENT, Accumulator, Array, StateView
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -36,7 +37,6 @@ __all__ = [
     "RAW_FEATURES",
     "TERMINAL",
     "VIEWS",
-    "columns",
     "event_values",
     "features",
 ]
@@ -61,10 +61,13 @@ CUSTOMER = StateView(
         Accumulator("fraud_30d", "label", 30 * DAY),
         # The defence's own suspicion: attempts it reviewed or declined (see ``clocks``).
         Accumulator("flagged_1d", "tx", DAY, "flagged"),
+        # How used the card is to sending a device and a network (card-not-present habits).
+        Accumulator("device_30d", "tx", 30 * DAY, "has_device"),
+        Accumulator("network_30d", "tx", 30 * DAY, "has_network"),
     ),
     ttl=timedelta(days=90),
     description="Per card: decayed transaction counts, amounts and their squares, confirmed "
-    "frauds, attempts the defence flagged.",
+    "frauds, attempts the defence flagged, payments with a device and a network.",
 )
 
 TERMINAL = StateView(
@@ -93,8 +96,77 @@ CUSTOMER_TERMINAL = StateView(
     "(transactions the defence let through).",
 )
 
-VIEWS: tuple[StateView, ...] = (CUSTOMER, TERMINAL, CUSTOMER_TERMINAL)
-FEATURE_SERVICE = "transaction_model_v3"
+# Card-not-present signals: the device, the network and the shipping country a payment comes
+# with, and its merchant's category. Each is optional: a view keyed on one has no entity for an
+# event without it (it reads no history and moves no state), and its features read NaN.
+
+DEVICE_CARD = StateView(
+    name="device_card_state",
+    keys=("device_id", "customer_id"),
+    clocks=("tx", "ok"),
+    accumulators=(Accumulator("n_30d", "ok", 30 * DAY),),
+    ttl=timedelta(days=180),
+    description="Per device and card pair: when the card was first and last seen on the "
+    "device, and how often a payment from it went through.",
+)
+
+DEVICE = StateView(
+    name="device_state",
+    keys=("device_id",),
+    clocks=("tx",),
+    accumulators=(
+        Accumulator("n_1h", "tx", HOUR),
+        Accumulator("n_1d", "tx", DAY),
+        # A card not seen on the device before (``device_card_state`` empty): distinct cards.
+        Accumulator("cards_1d", "tx", DAY, "new_device_card"),
+        Accumulator("cards_30d", "tx", 30 * DAY, "new_device_card"),
+        Accumulator("flagged_1d", "tx", DAY, "flagged"),
+    ),
+    ttl=timedelta(days=90),
+    description="Per device: decayed payments, distinct cards, and attempts the defence flagged.",
+)
+
+CUSTOMER_NETWORK = StateView(
+    name="customer_network_state",
+    keys=("customer_id", "asn_key"),
+    clocks=("ok",),
+    accumulators=(Accumulator("n_30d", "ok", 30 * DAY),),
+    ttl=timedelta(days=180),
+    description="Per card and network (ASN): payments from it that went through.",
+)
+
+CUSTOMER_SHIPPING = StateView(
+    name="customer_shipping_state",
+    keys=("customer_id", "shipping_country"),
+    clocks=("ok",),
+    accumulators=(Accumulator("n_30d", "ok", 30 * DAY),),
+    ttl=timedelta(days=180),
+    description="Per card and shipping country: payments shipped there that went through.",
+)
+
+MERCHANT_CATEGORY = StateView(
+    name="merchant_category_state",
+    keys=("merchant_category",),
+    clocks=("tx", "label"),
+    accumulators=(
+        Accumulator("n_30d", "tx", 30 * DAY),
+        Accumulator("fraud_30d", "label", 30 * DAY),
+    ),
+    ttl=timedelta(days=90),
+    description="Per merchant category (MCC): decayed payments and confirmed frauds.",
+)
+
+VIEWS: tuple[StateView, ...] = (
+    CUSTOMER,
+    TERMINAL,
+    CUSTOMER_TERMINAL,
+    DEVICE_CARD,
+    DEVICE,
+    CUSTOMER_NETWORK,
+    CUSTOMER_SHIPPING,
+    MERCHANT_CATEGORY,
+)
+FEATURE_SERVICE = "transaction_model_v4"
 
 FEATURES: tuple[str, ...] = (
     "amount",
@@ -121,6 +193,23 @@ FEATURES: tuple[str, ...] = (
     "amt_z_30d",
     "spend_spike_1d_30d",
     "cust_flagged_1d",
+    "has_device",
+    "card_device_n_30d",
+    "card_device_secs_since",
+    "cust_device_30d",
+    "dev_n_1h",
+    "dev_n_1d",
+    "dev_cards_1d",
+    "dev_cards_30d",
+    "dev_flagged_1d",
+    "card_network_n_30d",
+    "cust_network_30d",
+    "ip_card_country_mismatch",
+    "billing_card_country_mismatch",
+    "shipping_billing_mismatch",
+    "card_shipping_n_30d",
+    "mcc_fraud_30d",
+    "mcc_fraud_rate_30d",
 )
 
 #: The raw event fields alone: the features of the "raw fields" evaluation baseline.
@@ -135,16 +224,46 @@ def card_not_present(channel: str | None) -> float:
     return _NAN if channel is None else float(channel in CNP_CHANNELS)
 
 
-def columns(t: Array, amount: Array, channels: Sequence[str | None]) -> dict[str, Array]:
-    """The event columns of many events as arrays (the offline pipeline)."""
-    cnp = np.array([card_not_present(c) for c in channels], dtype=np.float64)
-    return {"t": t, "amount": amount, "amount_sq": amount * amount, "cnp": cnp}
+def mismatch(a: str | None, b: str | None) -> float:
+    """1.0 where two countries differ, 0.0 where they agree, NaN where either is not given."""
+    return _NAN if a is None or b is None else float(a != b)
+
+
+#: The optional fields whose presence is an event column (``has_<name>``), and the field.
+_PRESENCE = (
+    ("has_device", "device_id"),
+    ("has_network", "asn_key"),
+    ("has_shipping", "shipping_country"),
+    ("has_mcc", "merchant_category"),
+)
+#: The country pairs compared (``mismatch``): column -> (field, field).
+_MISMATCHES = (
+    ("ip_card_mismatch", "ip_country", "card_country"),
+    ("billing_card_mismatch", "billing_country", "card_country"),
+    ("shipping_billing_mismatch", "shipping_country", "billing_country"),
+)
 
 
 def frame_columns(frame: pd.DataFrame) -> dict[str, Array]:
     """The event columns of a prepared frame (``t`` is set from the stream)."""
-    channels = frame["channel"].tolist() if "channel" in frame.columns else [None] * len(frame)
-    return columns(np.zeros(len(frame)), frame["amount"].to_numpy(np.float64), channels)
+    n = len(frame)
+
+    def strings(name: str) -> list[Any]:
+        return frame[name].tolist() if name in frame.columns else [None] * n
+
+    amount = frame["amount"].to_numpy(np.float64)
+    out = {
+        "t": np.zeros(n),
+        "amount": amount,
+        "amount_sq": amount * amount,
+        "cnp": np.array([card_not_present(c) for c in strings("channel")], dtype=np.float64),
+    }
+    for column, name in _PRESENCE:
+        out[column] = np.array([v is not None for v in strings(name)], dtype=np.float64)
+    for column, a, b in _MISMATCHES:
+        pairs = zip(strings(a), strings(b), strict=True)
+        out[column] = np.array([mismatch(x, y) for x, y in pairs], dtype=np.float64)
+    return out
 
 
 def label_events(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
@@ -166,23 +285,47 @@ def clocks(values: Mapping[str, float]) -> tuple[str, ...]:
 
 
 def keys(tx: Transaction) -> list[tuple[str, ...]]:
-    """The entity key of each view for one transaction, in ``VIEWS`` order."""
-    return [(tx.customer_id,), (tx.terminal_id,), (tx.customer_id, tx.terminal_id)]
+    """The entity key of each view for one transaction, in ``VIEWS`` order (``ABSENT`` for an
+    optional entity the transaction does not carry)."""
+    card = tx.customer_id
+    device = tx.device_id or ABSENT
+    return [
+        (card,),
+        (tx.terminal_id,),
+        (card, tx.terminal_id),
+        (device, card),
+        (device,),
+        (card, ABSENT if tx.asn is None else str(tx.asn)),
+        (card, tx.shipping_country or ABSENT),
+        (tx.merchant_category or ABSENT,),
+    ]
 
 
 def event_values(tx: Transaction) -> dict[str, float]:
     """The event columns of one validated transaction as floats (the online path)."""
+    amount = float(tx.amount)
     return {
         "t": tx.timestamp.timestamp(),
-        "amount": float(tx.amount),
-        "amount_sq": float(tx.amount) * float(tx.amount),
+        "amount": amount,
+        "amount_sq": amount * amount,
         "cnp": card_not_present(tx.channel),
+        "has_device": 0.0 if tx.device_id is None else 1.0,
+        "has_network": 0.0 if tx.asn is None else 1.0,
+        "has_shipping": 0.0 if tx.shipping_country is None else 1.0,
+        "has_mcc": 0.0 if tx.merchant_category is None else 1.0,
+        "ip_card_mismatch": mismatch(tx.ip_country, tx.card_country),
+        "billing_card_mismatch": mismatch(tx.billing_country, tx.card_country),
+        "shipping_billing_mismatch": mismatch(tx.shipping_country, tx.billing_country),
     }
 
 
 _C = CUSTOMER.index
 _K = TERMINAL.index
 _CT = CUSTOMER_TERMINAL.index
+_DC = DEVICE_CARD.index
+_D = DEVICE.index
+_PAIR = CUSTOMER_NETWORK.index  # customer_shipping_state has the same layout
+_M = MERCHANT_CATEGORY.index
 
 
 def features(cols: Mapping[str, Any], reads: Mapping[str, Sequence[Any]], xp: Any) -> list[Any]:
@@ -233,6 +376,44 @@ def features(cols: Mapping[str, Any], reads: Mapping[str, Sequence[Any]], xp: An
             at_least(c[_C["amt_30d"]] / 30.0 * div(c[_C["n_30d"]], c[_C["n_30d"]]), 1.0),
         ),
         c[_C["flagged_1d"]],
+        *_signals(cols, reads, t, xp),
+    ]
+
+
+def _signals(
+    cols: Mapping[str, Any], reads: Mapping[str, Sequence[Any]], t: Any, xp: Any
+) -> list[Any]:
+    """The card-not-present features: each NaN where its field was not given."""
+    c = reads["customer_state"]
+    dc = reads["device_card_state"]
+    d = reads["device_state"]
+    net = reads["customer_network_state"]
+    ship = reads["customer_shipping_state"]
+    m = reads["merchant_category_state"]
+    where, nan = xp.where, _NAN
+    device = cols["has_device"] > 0.0
+    network = cols["has_network"] > 0.0
+    shipping = cols["has_shipping"] > 0.0
+    mcc = cols["has_mcc"] > 0.0
+    return [
+        cols["has_device"],
+        where(device, dc[_DC["n_30d"]], nan),
+        # Since the card last went through on this device; NaN: never (or no device).
+        xp.at_least(t - dc[_DC["ok_ts"]], 0.0),
+        c[_C["device_30d"]],
+        where(device, d[_D["n_1h"]], nan),
+        where(device, d[_D["n_1d"]], nan),
+        where(device, d[_D["cards_1d"]], nan),
+        where(device, d[_D["cards_30d"]], nan),
+        where(device, d[_D["flagged_1d"]], nan),
+        where(network, net[_PAIR["n_30d"]], nan),
+        c[_C["network_30d"]],
+        cols["ip_card_mismatch"],
+        cols["billing_card_mismatch"],
+        cols["shipping_billing_mismatch"],
+        where(shipping, ship[_PAIR["n_30d"]], nan),
+        where(mcc, m[_M["fraud_30d"]], nan),
+        where(mcc, m[_M["fraud_30d"]] / (m[_M["n_30d"]] + 1.0), nan),
     ]
 
 
@@ -252,14 +433,73 @@ DISPLAY: dict[str, Callable[[Transaction, Mapping[str, Any]], Any]] = {
     "channel": lambda tx, _: tx.channel or "unknown",
     "mins_since_last": lambda _, v: v["cust_secs_since_last"] / 60.0,
     "days_at_terminal": lambda _, v: v["ct_secs_since_last"] / DAY,
+    "device_history": lambda tx, v: _device_history(tx, v),
+    "network_history": lambda tx, v: _network_history(tx, v),
+    "countries": lambda tx, v: _countries(tx),
+    "shipping_history": lambda tx, v: _shipping_history(tx, v),
+    "mcc": lambda tx, _: tx.merchant_category,
 }
+
+
+def _device_history(tx: Transaction, v: Mapping[str, Any]) -> str:
+    if tx.device_id is None:
+        if tx.channel in CNP_CHANNELS:
+            return "no device fingerprint was sent with this card-not-present payment"
+        return "no device fingerprint was sent with this payment"
+    used = v["cust_device_30d"]
+    cards = v["dev_cards_30d"]
+    others = f"; the device was seen with about {cards:.0f} card(s) in 30 days"
+    if v["card_device_secs_since"] != v["card_device_secs_since"]:
+        return (
+            "first time this card goes through on this device (the card came with a device "
+            f"about {used:.0f} times in 30 days){others}"
+        )
+    return (
+        f"card went through on this device about {v['card_device_n_30d']:.0f} times in 30 "
+        f"days, last {v['card_device_secs_since'] / DAY:.1f} days ago{others}"
+    )
+
+
+def _network_history(tx: Transaction, v: Mapping[str, Any]) -> str | None:
+    if tx.asn is None:
+        return None
+    n = v["card_network_n_30d"]
+    if not n >= 0.5:
+        return (
+            f"payment from network AS{tx.asn}, where this card has no recent payment (it came "
+            f"with a network about {v['cust_network_30d']:.0f} times in 30 days)"
+        )
+    return f"payment from network AS{tx.asn}, used by this card about {n:.0f} times in 30 days"
+
+
+def _countries(tx: Transaction) -> str | None:
+    shown = [
+        f"{what} {value}"
+        for what, value in (
+            ("IP in", tx.ip_country),
+            ("billing address in", tx.billing_country),
+            ("shipping to", tx.shipping_country),
+            ("card issued in", tx.card_country),
+        )
+        if value is not None
+    ]
+    return ", ".join(shown) if len(shown) >= 2 else None
+
+
+def _shipping_history(tx: Transaction, v: Mapping[str, Any]) -> str | None:
+    if tx.shipping_country is None:
+        return None
+    n = v["card_shipping_n_30d"]
+    if not n >= 0.5:
+        return f"shipping to {tx.shipping_country}, where this card has no recent order"
+    return f"shipping to {tx.shipping_country}, about {n:.0f} orders of this card in 30 days"
 
 
 #: Versioned reason catalogue: code -> features it covers, template, fallback when a value in
 #: the template is missing (no history). Templates are ``str.format`` strings over feature values
 #: and ``DISPLAY`` values.
 CATALOGUE: dict[str, Any] = {
-    "version": "transaction-reasons/3",
+    "version": "transaction-reasons/4",
     "codes": {
         "AMOUNT_UNUSUAL": {
             "features": [
@@ -332,13 +572,63 @@ CATALOGUE: dict[str, Any] = {
             "template": "card-not-present transaction (channel: {channel})",
             "fallback": "channel not given",
         },
+        "NEW_DEVICE_FOR_CARD": {
+            "features": [
+                "has_device",
+                "card_device_n_30d",
+                "card_device_secs_since",
+                "cust_device_30d",
+            ],
+            "template": "{device_history}",
+            "fallback": "device not given",
+        },
+        "DEVICE_MANY_CARDS": {
+            "features": ["dev_cards_1d", "dev_cards_30d", "dev_n_1h", "dev_n_1d"],
+            "template": "device seen with about {dev_cards_1d:.0f} card(s) in the last day and "
+            "{dev_cards_30d:.0f} in 30 days; about {dev_n_1h:.0f} payment(s) from it in the "
+            "last hour",
+            "fallback": "no device fingerprint was sent with this payment",
+        },
+        "DEVICE_RECENTLY_FLAGGED": {
+            "features": ["dev_flagged_1d"],
+            "template": "about {dev_flagged_1d:.0f} attempt(s) from this device were held for "
+            "review or declined in the last day",
+            "fallback": "no device fingerprint was sent with this payment",
+        },
+        "NEW_NETWORK_FOR_CARD": {
+            "features": ["card_network_n_30d", "cust_network_30d"],
+            "template": "{network_history}",
+            "fallback": "network (ASN) not given",
+        },
+        "COUNTRY_MISMATCH": {
+            "features": ["ip_card_country_mismatch", "billing_card_country_mismatch"],
+            "template": "{countries}",
+            "fallback": "countries not given",
+        },
+        "SHIPPING_UNUSUAL": {
+            "features": ["shipping_billing_mismatch", "card_shipping_n_30d"],
+            "template": "{shipping_history} ({countries})",
+            "fallback": "shipping country not given",
+        },
+        "MERCHANT_CATEGORY_FRAUD": {
+            "features": ["mcc_fraud_30d", "mcc_fraud_rate_30d"],
+            "template": "merchant category {mcc} had {mcc_fraud_30d:.1f} confirmed frauds in "
+            "the last 30 days (time-weighted)",
+            "fallback": "merchant category not given",
+        },
     },
 }
 
 
+#: The optional fields of a transaction, as frame columns.
+_EVENT_OPTIONAL = tuple(f.name for f in dataclasses.fields(Transaction) if f.default is None)
+
+
 def event_of(row: Any) -> Transaction:
     """The transaction of one row of a canonical frame."""
-    extra = present(row, ("currency", "channel", "device_id", "ip", "country"))
+    extra = present(row, _EVENT_OPTIONAL)
+    if "asn" in extra:
+        extra["asn"] = int(extra["asn"])
     return Transaction(
         transaction_id=row.transaction_id,
         timestamp=row.timestamp.to_pydatetime(),
@@ -356,7 +646,7 @@ KIND = EventKind(
     id_field="transaction_id",
     context_columns=("customer_id", "terminal_id", "amount"),
     views=VIEWS,
-    derived=(),
+    derived=(("new_device_card", "device_card_state"),),
     features=FEATURES,
     feature_service=FEATURE_SERVICE,
     values=event_values,
@@ -373,12 +663,28 @@ KIND = EventKind(
     clock_masks=clock_masks,
     label="is_fraud",
     scored=lambda frame: np.ones(len(frame), dtype=bool),
-    sample=lambda: Transaction(WARM_UP, datetime.now(UTC), WARM_UP, WARM_UP, 1.0, channel="online"),
+    # Every view keyed, on entities no store holds ("ZZ" and "0000" are codes no one is given).
+    sample=lambda: Transaction(
+        WARM_UP,
+        datetime.now(UTC),
+        WARM_UP,
+        WARM_UP,
+        1.0,
+        channel="online",
+        device_id=WARM_UP,
+        asn=0,
+        shipping_country="ZZ",
+        merchant_category="0000",
+    ),
     protocol=_evaluation.protocol(RAW_FEATURES),
     event_of=event_of,
     entities={
         "customer_id": ("customer", "A card (or the customer holding it)."),
         "terminal_id": ("terminal", "A payment terminal or merchant."),
+        "device_id": ("payment_device", "A device fingerprint sent with a payment."),
+        "asn_key": ("network", "A network: its autonomous system number, as text."),
+        "shipping_country": ("shipping_country", "A shipping country (ISO-3166 alpha-2)."),
+        "merchant_category": ("merchant_category", "A merchant category code (ISO 18245)."),
     },
     label_type=Label,
     simulators={
