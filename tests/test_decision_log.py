@@ -39,7 +39,7 @@ from fraudscore._kinds import TRANSACTION
 from fraudscore._kinds.transaction import FEATURES
 from fraudscore._training.pipeline import to_events
 
-from .conftest import CUTOFF, capture_features
+from .conftest import CUTOFF, capture_features, private_copy
 
 ROOT = Path(__file__).resolve().parents[1]
 FEATURE_COLUMNS = [f"feature_{f}" for f in FEATURES]
@@ -497,9 +497,15 @@ def test_served_features_drop_degraded_and_repeated_scores(
     scorer = open_logged(bundle_dir, repo, tmp_path / "log")
     first = [scorer.score(e) for e in live[:20]]
     served = next(d for d in ("review", "decline") if d != first[0].decision)
-    scorer.record(live[0], served)  # moves the card's state: a second score differs
-    again = scorer.score(live[0])
-    assert again.score != first[0].score
+    # An event whose recording moves its score (trees can map a moved state to the same
+    # leaves), found on a private copy of the store.
+    trial = Scorer.open(bundle_dir, private_copy(repo, tmp_path / "trial"))
+    at = next(
+        i for i in range(20) if first[i].decision != served and _moves(trial, live[i], served)
+    )
+    scorer.record(live[at], served)  # moves the card's state: a second score differs
+    again = scorer.score(live[at])
+    assert again.score != first[at].score
     log = close(scorer)
     entries = read_decision_log(tmp_path / "log")
     assert log.written == 22 and not entries["degraded"].any()
@@ -511,10 +517,17 @@ def test_served_features_drop_degraded_and_repeated_scores(
     assert got.dropped_rows == {"degraded": 1, "rescored": 1}
     kept = [e.transaction_id for i, e in enumerate(live[:20]) if i != 5]
     assert sorted(got.frame["transaction_id"]) == sorted(kept)
-    row = got.frame.set_index("transaction_id").loc[live[0].transaction_id]
-    assert row["score"] == first[0].score
-    assert row["decision"] == served != first[0].decision  # the recorded one
+    row = got.frame.set_index("transaction_id").loc[live[at].transaction_id]
+    assert row["score"] == first[at].score
+    assert row["decision"] == served != first[at].decision  # the recorded one
     assert (got.frame["is_fraud"] == 0).all()
+
+
+def _moves(scorer: Scorer, event: Transaction, served: str) -> bool:
+    """Whether recording ``event`` as ``served`` changes its next score."""
+    before = scorer.score(event).score
+    scorer.record(event, served)
+    return scorer.score(event).score != before
 
 
 @pytest.mark.parametrize(

@@ -171,13 +171,3 @@ def test_bad_card_not_present_field_is_named(field: str, value: Any, expected: s
     err = info.value
     assert err.field == field and err.value is value
     assert expected in err.expected and repr(field) in str(err)
-
-
-def test_label_merchant_category() -> None:
-    """A Label takes an optional 4-digit merchant_category and refuses any other."""
-    assert Label("t1", "C1", "T1", T0).merchant_category is None
-    assert Label("t1", "C1", "T1", T0, True, "5411").merchant_category == "5411"
-    for bad in ("541", "5411 ", 5411):
-        with pytest.raises(EventValidationError) as info:
-            Label("t1", "C1", "T1", T0, True, bad)  # type: ignore[arg-type]
-        assert info.value.field == "merchant_category" and info.value.value == bad

@@ -19,7 +19,9 @@ NOW = datetime(2018, 5, 8, 12, tzinfo=UTC)
 GOOD_TX: dict[str, Any] = {
     "transaction_id": "t-fuzz", "timestamp": NOW, "customer_id": "C000001",
     "terminal_id": "T000001", "amount": 12.5, "currency": "EUR", "channel": "online",
-    "device_id": "d1", "ip": "192.0.2.1", "country": "FR",
+    "device_id": "d1", "ip": "192.0.2.1", "country": "FR", "asn": 3215, "ip_country": "FR",
+    "email_domain": "orange.fr", "billing_country": "FR", "shipping_country": "FR",
+    "card_country": "FR", "bin": "497010", "merchant_category": "5411",
 }  # fmt: skip
 GOOD_LOGIN: dict[str, Any] = {
     "login_id": "l-fuzz", "timestamp": NOW, "user_id": "U000001", "ip": "192.0.2.1",

@@ -97,17 +97,20 @@ CUSTOMER_TERMINAL = StateView(
 )
 
 # Card-not-present signals: the device, the network and the shipping country a payment comes
-# with, and its merchant's category. Each is optional: a view keyed on one has no entity for an
+# with. Each is optional: a view keyed on one has no entity for an
 # event without it (it reads no history and moves no state), and its features read NaN.
 
 DEVICE_CARD = StateView(
     name="device_card_state",
     keys=("device_id", "customer_id"),
     clocks=("tx", "ok"),
-    accumulators=(Accumulator("n_30d", "ok", 30 * DAY),),
+    accumulators=(
+        Accumulator("n_30d", "ok", 30 * DAY),
+        Accumulator("tx_30d", "tx", 30 * DAY),
+    ),
     ttl=timedelta(days=180),
-    description="Per device and card pair: when the card was first and last seen on the "
-    "device, and how often a payment from it went through.",
+    description="Per device and card pair: when the card was last seen on the device, and "
+    "how often it paid from it (all attempts, and those that went through).",
 )
 
 DEVICE = StateView(
@@ -119,7 +122,7 @@ DEVICE = StateView(
         Accumulator("n_1d", "tx", DAY),
         # A card not seen on the device before (``device_card_state`` empty): distinct cards.
         Accumulator("cards_1d", "tx", DAY, "new_device_card"),
-        Accumulator("cards_30d", "tx", 30 * DAY, "new_device_card"),
+        Accumulator("n_30d", "tx", 30 * DAY),
         Accumulator("flagged_1d", "tx", DAY, "flagged"),
     ),
     ttl=timedelta(days=90),
@@ -144,18 +147,6 @@ CUSTOMER_SHIPPING = StateView(
     description="Per card and shipping country: payments shipped there that went through.",
 )
 
-MERCHANT_CATEGORY = StateView(
-    name="merchant_category_state",
-    keys=("merchant_category",),
-    clocks=("tx", "label"),
-    accumulators=(
-        Accumulator("n_30d", "tx", 30 * DAY),
-        Accumulator("fraud_30d", "label", 30 * DAY),
-    ),
-    ttl=timedelta(days=90),
-    description="Per merchant category (MCC): decayed payments and confirmed frauds.",
-)
-
 VIEWS: tuple[StateView, ...] = (
     CUSTOMER,
     TERMINAL,
@@ -164,7 +155,6 @@ VIEWS: tuple[StateView, ...] = (
     DEVICE,
     CUSTOMER_NETWORK,
     CUSTOMER_SHIPPING,
-    MERCHANT_CATEGORY,
 )
 FEATURE_SERVICE = "transaction_model_v4"
 
@@ -200,7 +190,7 @@ FEATURES: tuple[str, ...] = (
     "dev_n_1h",
     "dev_n_1d",
     "dev_cards_1d",
-    "dev_cards_30d",
+    "dev_card_share_30d",
     "dev_flagged_1d",
     "card_network_n_30d",
     "cust_network_30d",
@@ -208,8 +198,6 @@ FEATURES: tuple[str, ...] = (
     "billing_card_country_mismatch",
     "shipping_billing_mismatch",
     "card_shipping_n_30d",
-    "mcc_fraud_30d",
-    "mcc_fraud_rate_30d",
 )
 
 #: The raw event fields alone: the features of the "raw fields" evaluation baseline.
@@ -234,7 +222,6 @@ _PRESENCE = (
     ("has_device", "device_id"),
     ("has_network", "asn_key"),
     ("has_shipping", "shipping_country"),
-    ("has_mcc", "merchant_category"),
 )
 #: The country pairs compared (``mismatch``): column -> (field, field).
 _MISMATCHES = (
@@ -297,7 +284,6 @@ def keys(tx: Transaction) -> list[tuple[str, ...]]:
         (device,),
         (card, ABSENT if tx.asn is None else str(tx.asn)),
         (card, tx.shipping_country or ABSENT),
-        (tx.merchant_category or ABSENT,),
     ]
 
 
@@ -312,7 +298,6 @@ def event_values(tx: Transaction) -> dict[str, float]:
         "has_device": 0.0 if tx.device_id is None else 1.0,
         "has_network": 0.0 if tx.asn is None else 1.0,
         "has_shipping": 0.0 if tx.shipping_country is None else 1.0,
-        "has_mcc": 0.0 if tx.merchant_category is None else 1.0,
         "ip_card_mismatch": mismatch(tx.ip_country, tx.card_country),
         "billing_card_mismatch": mismatch(tx.billing_country, tx.card_country),
         "shipping_billing_mismatch": mismatch(tx.shipping_country, tx.billing_country),
@@ -325,7 +310,6 @@ _CT = CUSTOMER_TERMINAL.index
 _DC = DEVICE_CARD.index
 _D = DEVICE.index
 _PAIR = CUSTOMER_NETWORK.index  # customer_shipping_state has the same layout
-_M = MERCHANT_CATEGORY.index
 
 
 def features(cols: Mapping[str, Any], reads: Mapping[str, Sequence[Any]], xp: Any) -> list[Any]:
@@ -389,12 +373,10 @@ def _signals(
     d = reads["device_state"]
     net = reads["customer_network_state"]
     ship = reads["customer_shipping_state"]
-    m = reads["merchant_category_state"]
     where, nan = xp.where, _NAN
     device = cols["has_device"] > 0.0
     network = cols["has_network"] > 0.0
     shipping = cols["has_shipping"] > 0.0
-    mcc = cols["has_mcc"] > 0.0
     return [
         cols["has_device"],
         where(device, dc[_DC["n_30d"]], nan),
@@ -403,8 +385,12 @@ def _signals(
         c[_C["device_30d"]],
         where(device, d[_D["n_1h"]], nan),
         where(device, d[_D["n_1d"]], nan),
-        where(device, d[_D["cards_1d"]], nan),
-        where(device, d[_D["cards_30d"]], nan),
+        # New cards in about the last day; the tail of a first use weeks ago (a decayed count
+        # never reaches 0) reads 0, so the feature does not drift with the device's age.
+        where(device, _at_least_or_zero(d[_D["cards_1d"]], 0.05, xp), nan),
+        # This card's share of the device's payments in 30 days: 1 on a card's own device,
+        # low on a device many cards pay from; NaN on a device with no history.
+        where(device, xp.div(dc[_DC["tx_30d"]], d[_D["n_30d"]]), nan),
         where(device, d[_D["flagged_1d"]], nan),
         where(network, net[_PAIR["n_30d"]], nan),
         c[_C["network_30d"]],
@@ -412,8 +398,6 @@ def _signals(
         cols["billing_card_mismatch"],
         cols["shipping_billing_mismatch"],
         where(shipping, ship[_PAIR["n_30d"]], nan),
-        where(mcc, m[_M["fraud_30d"]], nan),
-        where(mcc, m[_M["fraud_30d"]] / (m[_M["n_30d"]] + 1.0), nan),
     ]
 
 
@@ -434,11 +418,16 @@ DISPLAY: dict[str, Callable[[Transaction, Mapping[str, Any]], Any]] = {
     "mins_since_last": lambda _, v: v["cust_secs_since_last"] / 60.0,
     "days_at_terminal": lambda _, v: v["ct_secs_since_last"] / DAY,
     "device_history": lambda tx, v: _device_history(tx, v),
+    "device_cards": lambda tx, v: None if tx.device_id is None else _device_cards(tx, v),
     "network_history": lambda tx, v: _network_history(tx, v),
     "countries": lambda tx, v: _countries(tx),
     "shipping_history": lambda tx, v: _shipping_history(tx, v),
-    "mcc": lambda tx, _: tx.merchant_category,
 }
+
+
+def _at_least_or_zero(x: Any, lo: float, xp: Any) -> Any:
+    """``x`` where it is at least ``lo``, else 0."""
+    return xp.where(x >= lo, x, 0.0)
 
 
 def _device_history(tx: Transaction, v: Mapping[str, Any]) -> str:
@@ -447,16 +436,26 @@ def _device_history(tx: Transaction, v: Mapping[str, Any]) -> str:
             return "no device fingerprint was sent with this card-not-present payment"
         return "no device fingerprint was sent with this payment"
     used = v["cust_device_30d"]
-    cards = v["dev_cards_30d"]
-    others = f"; the device was seen with about {cards:.0f} card(s) in 30 days"
+    others = "" if not v["dev_n_1d"] > 0 else f"; {_device_cards(tx, v)}"
     if v["card_device_secs_since"] != v["card_device_secs_since"]:
         return (
-            "first time this card goes through on this device (the card came with a device "
-            f"about {used:.0f} times in 30 days){others}"
+            "the card never went through on this device before (its payments carried a "
+            f"device about {used:.0f} times in 30 days){others}"
         )
     return (
         f"card went through on this device about {v['card_device_n_30d']:.0f} times in 30 "
         f"days, last {v['card_device_secs_since'] / DAY:.1f} days ago{others}"
+    )
+
+
+def _device_cards(tx: Transaction, v: Mapping[str, Any]) -> str:
+    share = v["dev_card_share_30d"]
+    new = f"device seen with about {v['dev_cards_1d']:.0f} new card(s) in the last day"
+    if share != share:
+        return f"{new}; no payment from it in 30 days before this one"
+    return (
+        f"{new}; this card made {share:.0%} of the device's payments in 30 days; about "
+        f"{v['dev_n_1h']:.0f} payment(s) from it in the last hour"
     )
 
 
@@ -583,10 +582,8 @@ CATALOGUE: dict[str, Any] = {
             "fallback": "device not given",
         },
         "DEVICE_MANY_CARDS": {
-            "features": ["dev_cards_1d", "dev_cards_30d", "dev_n_1h", "dev_n_1d"],
-            "template": "device seen with about {dev_cards_1d:.0f} card(s) in the last day and "
-            "{dev_cards_30d:.0f} in 30 days; about {dev_n_1h:.0f} payment(s) from it in the "
-            "last hour",
+            "features": ["dev_cards_1d", "dev_card_share_30d", "dev_n_1h", "dev_n_1d"],
+            "template": "{device_cards}",
             "fallback": "no device fingerprint was sent with this payment",
         },
         "DEVICE_RECENTLY_FLAGGED": {
@@ -609,12 +606,6 @@ CATALOGUE: dict[str, Any] = {
             "features": ["shipping_billing_mismatch", "card_shipping_n_30d"],
             "template": "{shipping_history} ({countries})",
             "fallback": "shipping country not given",
-        },
-        "MERCHANT_CATEGORY_FRAUD": {
-            "features": ["mcc_fraud_30d", "mcc_fraud_rate_30d"],
-            "template": "merchant category {mcc} had {mcc_fraud_30d:.1f} confirmed frauds in "
-            "the last 30 days (time-weighted)",
-            "fallback": "merchant category not given",
         },
     },
 }
@@ -663,7 +654,7 @@ KIND = EventKind(
     clock_masks=clock_masks,
     label="is_fraud",
     scored=lambda frame: np.ones(len(frame), dtype=bool),
-    # Every view keyed, on entities no store holds ("ZZ" and "0000" are codes no one is given).
+    # Every view keyed, on entities no store holds ("ZZ" is a country code no one is given).
     sample=lambda: Transaction(
         WARM_UP,
         datetime.now(UTC),
@@ -674,7 +665,6 @@ KIND = EventKind(
         device_id=WARM_UP,
         asn=0,
         shipping_country="ZZ",
-        merchant_category="0000",
     ),
     protocol=_evaluation.protocol(RAW_FEATURES),
     event_of=event_of,
@@ -684,7 +674,6 @@ KIND = EventKind(
         "device_id": ("payment_device", "A device fingerprint sent with a payment."),
         "asn_key": ("network", "A network: its autonomous system number, as text."),
         "shipping_country": ("shipping_country", "A shipping country (ISO-3166 alpha-2)."),
-        "merchant_category": ("merchant_category", "A merchant category code (ISO 18245)."),
     },
     label_type=Label,
     simulators={

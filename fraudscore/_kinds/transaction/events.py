@@ -110,8 +110,7 @@ class Label:
     """A confirmed outcome for a past transaction (a chargeback, or a confirmed genuine).
 
     ``label_time`` is when the label became known; label-derived features use a label only from
-    that moment on. ``merchant_category`` (the merchant's MCC, 4 digits) lets per-category
-    fraud counts learn from a chargeback.
+    that moment on.
     """
 
     transaction_id: str
@@ -119,7 +118,6 @@ class Label:
     terminal_id: str
     label_time: datetime
     is_fraud: bool = True
-    merchant_category: str | None = None
 
     def __post_init__(self) -> None:
         check_id("transaction_id", self.transaction_id)
@@ -128,5 +126,3 @@ class Label:
         set_utc(self, "label_time")
         if type(self.is_fraud) is not bool:
             raise EventValidationError("is_fraud", self.is_fraud, "a bool")
-        if self.merchant_category is not None:
-            check_digits("merchant_category", self.merchant_category, *MCC)
