@@ -127,7 +127,7 @@ def spy_on_hot_card(source: Any) -> list[int]:
     from fraudscore._kinds import TRANSACTION
 
     n_1h = TRANSACTION.views[0].index["n_1h"]
-    probe = [("hot-card",), ("",), ("", "")]
+    probe = [("hot-card",), *(("",) * len(v.keys) for v in TRANSACTION.views[1:])]
     modify = source.modify
     overtakes: list[int] = []
 
@@ -216,7 +216,7 @@ def hot_count(repo: Path) -> float:
     from fraudscore._kinds import TRANSACTION
 
     ref = FeastSource(open_store(repo), TRANSACTION.views)
-    card = ref.read_one([("hot-card",), ("",), ("", "")])[0]
+    card = ref.read_one([("hot-card",), *(("",) * len(v.keys) for v in TRANSACTION.views[1:])])[0]
     return float(card[TRANSACTION.views[0].index["n_1h"]])
 
 
@@ -240,7 +240,13 @@ def single_writer(
             Transaction(f"s-{i}", at, f"card-{i % 300}", f"terminal-{i % 60}", 5.0)
         ),
         "modify": lambda s, i: s.source.modify(
-            [[(f"m-{i}",)], [(f"n-{i % 60}",)], [(f"m-{i}", f"n-{i % 60}")]], stamp
+            [
+                [(f"m-{i}",)],
+                [(f"n-{i % 60}",)],
+                [(f"m-{i}", f"n-{i % 60}")],
+                *([] for _ in s.source.views[3:]),  # views a revision may not have
+            ],
+            stamp,
         ),
     }
     out = {}

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import fields
 from pathlib import Path
 
 import pandas as pd
 import pytest
 from click.testing import CliRunner
 
-from fraudscore import OfflineFeatures, Scorer, backfill
+from fraudscore import OfflineFeatures, Scorer, Transaction, backfill
 from fraudscore._cli import main
 
 from .conftest import CUTOFF
@@ -16,8 +17,9 @@ from .test_scorer import dump, events_after_cutoff
 
 
 def canonical(offline: OfflineFeatures, n: int) -> pd.DataFrame:
+    """The first ``n`` events after the cutoff, with every event field the history has."""
     frame = offline.frame
-    cols = ["transaction_id", "timestamp", "customer_id", "terminal_id", "amount", "channel"]
+    cols = [f.name for f in fields(Transaction) if f.name in frame.columns]
     return frame.loc[frame["timestamp"] >= CUTOFF, cols].head(n).reset_index(drop=True)
 
 

@@ -22,16 +22,29 @@ AT = CUTOFF.to_pydatetime() + timedelta(hours=1)
 
 
 def burst(tag: str, n: int) -> list[Transaction]:
-    """``n`` transactions of one new card at one new terminal, all at the same instant."""
-    return [Transaction(f"{tag}-{i}", AT, "hot-card", "hot-terminal", 10.0) for i in range(n)]
+    """``n`` online transactions of one new card at one new terminal from one new device,
+    network and shipping country, all at the same instant: every view is written."""
+    return [
+        Transaction(
+            f"{tag}-{i}", AT, "hot-card", "hot-terminal", 10.0, channel="online",
+            device_id="hot-device", asn=64500, shipping_country="FR", merchant_category="9999",
+        )
+        for i in range(n)
+    ]  # fmt: skip
 
 
 def assert_counts(repo: Path, n: int) -> None:
-    """The stored state, read through Feast itself, counts exactly ``n`` events at ``AT``."""
+    """The stored state, read through Feast itself, counts exactly ``n`` events at ``AT``, and
+    the device saw exactly one new card (the one event that found no device x card state)."""
     ref = FeastSource(open_store(repo), TRANSACTION.views)
-    card, terminal, pair = ref.read_one(
-        [("hot-card",), ("hot-terminal",), ("hot-card", "hot-terminal")]
-    )
+    states = ref.read_one(TRANSACTION.keys(burst("x", 1)[0]))
+    card, terminal, pair, device_card, device, network, shipping = states
+    index = {v.name: v.index for v in TRANSACTION.views}
+    assert device_card[index["device_card_state"]["n_30d"]] == n
+    assert device[index["device_state"]["n_1d"]] == n
+    assert device[index["device_state"]["cards_1d"]] == 1.0
+    assert network[index["customer_network_state"]["n_30d"]] == n
+    assert shipping[index["customer_shipping_state"]["n_30d"]] == n
     index = [v.index for v in TRANSACTION.views]
     assert card[index[0]["tx_ts"]] == AT.timestamp()
     assert card[index[0]["n_1h"]] == n, f"{n - card[index[0]['n_1h']]:.0f} updates lost"

@@ -220,7 +220,9 @@ def test_record_of_a_failed_login_moves_failure_counts(
         f[(f["timestamp"] >= LOGIN_CUTOFF) & f["success"].astype(bool)].head(1), LOGIN
     )[0]
     probe = replace(base, login_id="probe", timestamp=base.timestamp + timedelta(minutes=5))
-    before = scorer._row(probe, scorer.source.read_one(scorer.kind.keys(probe)))[0]
+    before = scorer._row(
+        probe, scorer.source.read_one(scorer.kind.keys(probe)), scorer.kind.keys(probe)
+    )[0]
     for k in range(5):
         scorer.record(
             replace(
@@ -230,7 +232,9 @@ def test_record_of_a_failed_login_moves_failure_counts(
                 timestamp=base.timestamp + timedelta(seconds=k),
             )
         )
-    after = scorer._row(probe, scorer.source.read_one(scorer.kind.keys(probe)))[0]
+    after = scorer._row(
+        probe, scorer.source.read_one(scorer.kind.keys(probe)), scorer.kind.keys(probe)
+    )[0]
     i, j = FEATURES.index("user_fail_1h"), FEATURES.index("ip_fail_1h")
     assert after[i] > before[i] + 4 and after[j] > before[j] + 4
 

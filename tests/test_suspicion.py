@@ -41,7 +41,9 @@ T0 = datetime(2018, 6, 1, 12, 0, tzinfo=UTC)
 
 def row(scorer: Scorer, event: object, names: tuple[str, ...]) -> dict[str, float]:
     """The named features ``scorer`` computes for ``event`` from its store now."""
-    x = scorer._row(event, scorer.source.read_one(scorer.kind.keys(event)))[0]
+    x = scorer._row(
+        event, scorer.source.read_one(scorer.kind.keys(event)), scorer.kind.keys(event)
+    )[0]
     return {n: float(x[scorer.kind.features.index(n)]) for n in names}
 
 
@@ -178,9 +180,15 @@ def test_decided_history_feeds_suspicion_features(sim: pd.DataFrame, bundle_dir:
     assert (plain.loc[before, "cust_flagged_1d"] == 0).all()
     assert (folded.loc[before, "cust_flagged_1d"] == 0).all()
     assert (folded.loc[~before, "cust_flagged_1d"] > 0).any()
-    # The first event of every card is unchanged, and a card never flagged keeps its features.
-    flagged_cards = set(decided.loc[decided["decision"].isin(["review", "decline"]), "customer_id"])
-    calm = ~folded["customer_id"].isin(flagged_cards).to_numpy()
+    # The first event of every card is unchanged, and a card never flagged, on no device a
+    # flagged payment came from, keeps its features.
+    flagged = decided["decision"].isin(["review", "decline"])
+    flagged_cards = set(decided.loc[flagged, "customer_id"])
+    flagged_devices = set(decided.loc[flagged, "device_id"].dropna())
+    assert flagged_devices  # the device's suspicion is shared by its cards: some are excluded
+    calm = ~(
+        folded["customer_id"].isin(flagged_cards) | folded["device_id"].isin(flagged_devices)
+    ).to_numpy()
     pd.testing.assert_frame_equal(
         folded.loc[calm, list(TRANSACTION.features)], plain.loc[calm, list(TRANSACTION.features)]
     )

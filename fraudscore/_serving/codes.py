@@ -16,6 +16,7 @@ from fraudscore._online import Key
 from fraudscore._serving.assembly import READ_CHUNK, Assembly
 from fraudscore._serving.rules import RuleSet, Verdict
 from fraudscore._serving.snapshot import Snapshot
+from fraudscore._state import ABSENT
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -91,10 +92,7 @@ class BatchCodes:
         cols = kind.frame_columns(prepared)
         cols["t"] = prepared["timestamp"].array.asi8 / 1e9
         x = np.empty((n, len(kind.features)))
-        keys = [
-            list(zip(*(prepared[k].tolist() for k in v.keys), strict=True))
-            for v in self.assembly.views
-        ]
+        keys = [frame_keys(prepared, v.keys) for v in self.assembly.views]
         for lo in range(0, n, READ_CHUNK):
             hi = min(lo + READ_CHUNK, n)
             part_keys = [ks[lo:hi] for ks in keys]
@@ -142,3 +140,16 @@ class BatchCodes:
                     known = ChainMap(got, c)
             out.append(np.array([known[k] for k in ks]) if ks else view.empty(0))
         return out
+
+
+def frame_keys(frame: pd.DataFrame, names: Sequence[str]) -> list[Key]:
+    """Each row's key of a view keyed by ``names``: ``ABSENT`` for a part the row lacks (a
+    missing value, or a column the frame does not have), as ``EventKind.keys`` gives it."""
+    n = len(frame)
+    parts = [
+        [ABSENT if v is None or v != v else v for v in frame[k].tolist()]
+        if k in frame.columns
+        else [ABSENT] * n
+        for k in names
+    ]
+    return list(zip(*parts, strict=True))
