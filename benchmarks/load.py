@@ -9,8 +9,10 @@ each event of its share, as a payment or auth service would.
 Decayed accumulators do not depend on arrival order, so any lost or doubled update shows in the
 comparison. Two login features do depend on order: the newest location (two logins of one user
 at the same instant from two places: whichever is recorded last wins) and the "new IP for this
-user" column (which of a pair's logins was first). So each user's logins stay in one process, in
-time order, while the hot IP's users, and so its writes, are spread over every process.
+user" column (which of a pair's logins was first); so does a transaction's "new card on this
+device" column. So each user's logins, and each card's transactions, stay in one process, in
+time order, while the hot IP's users and the hot card's burst (at one instant, where order
+changes nothing), and so their writes, are spread over every process.
 
     python -m benchmarks.load [--store sqlite|redis|redis_cluster] [--procs 3]
 
@@ -81,12 +83,15 @@ def login_stream(frame: pd.DataFrame, cutoff: pd.Timestamp, n: int, hot: int) ->
 
 
 def shares(world: World, procs: int) -> list[list[Any]]:
-    """Each process's events, in time order. Transactions go round-robin; logins by user."""
+    """Each process's events, in time order: logins by user, transactions by card, but for the
+    hot card's burst (one instant), round-robin."""
     events = to_events(world.stream, world.kind)
     out: list[list[Any]] = [[] for _ in range(procs)]
     for i, e in enumerate(events):
         if world.kind.name == LOGIN.name:
             i = zlib.crc32(e.user_id.encode())
+        elif e.customer_id != "hot-card":
+            i = zlib.crc32(e.customer_id.encode())
         out[i % procs].append(e)
     return out
 

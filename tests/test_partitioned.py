@@ -72,7 +72,7 @@ def test_groups_keep_derived_columns_beside_their_users() -> None:
     assert [v.name for v in groups["ip"]] == ["ip_user_state", "ip_state"]
     assert [v.name for v in groups["scope"]] == ["login_totals_state"]
     tx = dict(view_groups(KINDS["transaction"]))
-    assert set(tx) == {"customer_id", "terminal_id", "device_id", "merchant_category"}
+    assert set(tx) == {"customer_id", "terminal_id", "device_id"}
     assert [v.name for v in tx["device_id"]] == ["device_card_state", "device_state"]
 
 
