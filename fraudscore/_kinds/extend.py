@@ -9,7 +9,9 @@ unchanged; the new ones follow, in the order given.
 
 With new fields the extension's event type is a subclass of the base's (``kind.event_type``),
 validated the same way, whose new fields are optional: an event without one has no such
-entity (it reads that view as no history and moves no state in it) and its number reads NaN.
+entity (it reads that view as no history and moves no state in it), its number reads NaN,
+and the event column ``has_<field>`` of an id field is 0.0 (1.0 where given), so that a
+feature tells "none sent" from "a new one".
 Frames carry the fields as columns of the same names, validated like the event. Everything
 else (the decisions, the evaluation protocol, the simulator) is the base kind's. Offline and
 online run the same feature functions, as for a built-in kind.
@@ -28,7 +30,7 @@ import numpy as np
 import fraudscore._frames as frames
 from fraudscore._errors import ConfigError, EventValidationError
 from fraudscore._events import check_id, is_finite_number
-from fraudscore._kinds.base import EventKind
+from fraudscore._kinds.base import WARM_UP, EventKind
 from fraudscore._state import ABSENT, StateView
 
 if TYPE_CHECKING:
@@ -71,8 +73,8 @@ def extend_kind(
     entity of each new key: ``{field: (entity name, description)}`` (default: the field's
     name). ``features`` map each new feature's name to its function
     (:data:`FeatureFn`). ``reasons`` are reason codes for them, as the base catalogue writes
-    them: ``{"CODE": {"features": [...], "template": "...", "fallback": "..."}}``; a feature
-    no code covers still counts in the score, and its contribution goes to no reason.
+    them: ``{"CODE": {"features": [...], "template": "...", "fallback": "..."}}``; each new
+    feature in one code (a bundle's catalogue covers its features exactly).
     ``feature_service`` (default ``<name>_model``) names the Feast feature service.
     """
     if not isinstance(base, EventKind):
@@ -131,6 +133,17 @@ def extend_kind(
                 covered,
                 f"a list of the new features {list(features)}",
             )
+    new_entities = _entities(ids, entities, base_keys_known)
+    covered = [f for entry in codes.values() for f in entry["features"]]
+    uncovered = [f for f in features if f not in covered]
+    twice = sorted({f for f in covered if covered.count(f) > 1})
+    if uncovered or twice:
+        raise ConfigError(
+            "reasons",
+            uncovered or twice,
+            "reason codes covering each new feature exactly once (a bundle's reason catalogue "
+            "covers its features exactly)",
+        )
     names = tuple(features)
     functions = tuple(features.values())
     base_compute, base_keys = base.compute, base.keys
@@ -170,7 +183,7 @@ def extend_kind(
         compute=compute,
         keys=keys,
         catalogue=catalogue,
-        entities={**base.entities, **_entities(ids, entities, base_keys_known)},
+        entities={**base.entities, **new_entities},
     )
     return _with_fields(extended, base, added) if added else extended
 
@@ -236,10 +249,13 @@ def _with_fields(kind: EventKind, base: EventKind, added: dict[str, str]) -> Eve
         "".join(part.title() for part in kind.name.split("_")),
         [(f, Any, dataclasses.field(default=None)) for f in added],
         bases=(base_type,),
-        namespace={"__post_init__": __post_init__, "__module__": base_type.__module__},
+        namespace={"__post_init__": __post_init__, "__module__": __name__},
         frozen=True,
         slots=True,
     )
+    # Importable by its name, so that events pickle (to another process that declares the
+    # same kind at import, as a service's workers do).
+    globals()[event_type.__name__] = event_type
     event_type.__doc__ = (
         f"A {base_type.__name__} with the optional fields {list(added)} of the {kind.name!r} kind."
     )
@@ -253,6 +269,8 @@ def _with_fields(kind: EventKind, base: EventKind, added: dict[str, str]) -> Eve
         for f in numbers:
             value = getattr(event, f)
             out[f] = nan if value is None else float(value)
+        for f in ids:  # whether the event carries it: "none sent" is not "a new one"
+            out[f"has_{f}"] = 0.0 if getattr(event, f) is None else 1.0
         return out
 
     def lift(event: Any, extra: Mapping[str, Any]) -> Any:
@@ -273,6 +291,8 @@ def _with_fields(kind: EventKind, base: EventKind, added: dict[str, str]) -> Eve
         out = base_columns(frame)
         for f in numbers:
             out[f] = frame[f].to_numpy(np.float64)
+        for f in ids:
+            out[f"has_{f}"] = frame[f].notna().to_numpy(np.float64)
         return out
 
     return dataclasses.replace(
@@ -280,7 +300,8 @@ def _with_fields(kind: EventKind, base: EventKind, added: dict[str, str]) -> Eve
         event_type=event_type,
         values=values,
         event_of=event_of,
-        sample=lambda: lift(base_sample(), {}),
+        # The warm-up event keys every view, on entities no store holds.
+        sample=lambda: lift(base_sample(), dict.fromkeys(ids, WARM_UP)),
         prepare=prepare,
         frame_columns=frame_columns,
     )
