@@ -7,6 +7,11 @@ The revision is checked out into a temporary git worktree. Processes of the two 
 (``--rounds`` each), every process opening the same bundle and store and scoring the same
 events (the last day's, read only) after a warm-up; the ratio is of the medians of each tree's
 per-round p50, so a machine that slows down for a while shifts both sides alike.
+
+A revision whose bundles this tree's cannot serve (another feature set) opens its own,
+trained on the same history: ``--base-bundle`` and ``--base-repo``. ``--every-field`` scores
+only the events that carry a device (the card-not-present ones, with every optional field
+the simulator gives); a revision whose events lack a field reads the same rows without it.
 """
 
 from __future__ import annotations
@@ -26,10 +31,13 @@ import statistics, sys, time
 import pandas as pd
 from fraudscore import Scorer
 from fraudscore._training.pipeline import to_events
-bundle, repo, data = sys.argv[1:4]
+bundle, repo, data, every = sys.argv[1:5]
 frame = pd.read_parquet(data)
 day = frame["timestamp"].max().normalize()
-events = to_events(frame[frame["timestamp"] >= day].head(2000))
+frame = frame[frame["timestamp"] >= day]
+if every == "1":
+    frame = frame[frame["device_id"].notna()]
+events = to_events(frame.head(2000))
 scorer = Scorer.open(bundle, repo)
 for e in events[:500]:
     scorer.score(e)
@@ -43,15 +51,21 @@ print(statistics.median(times) / 1000)
 """
 
 
-def p50(tree: Path, args: argparse.Namespace) -> float:
+def p50(tree: Path, args: argparse.Namespace, bundle: str, repo: str) -> float:
     env = {**os.environ, "PYTHONPATH": str(tree), "PYTHONWARNINGS": "ignore"}
+    paths = [str(Path(p).resolve()) for p in (bundle, repo, args.data)]
+    # In the tree's own folder: ``python -c`` puts the working directory first on sys.path,
+    # so a probe run from this tree would import this tree's fraudscore whatever PYTHONPATH.
     out = subprocess.run(
-        [sys.executable, "-c", PROBE, args.bundle, args.repo, args.data],
+        [sys.executable, "-c", PROBE, *paths, str(int(args.every_field))],
+        cwd=tree,
         env=env,
-        check=True,
+        check=False,
         capture_output=True,
         text=True,
     )
+    if out.returncode:
+        raise SystemExit(f"the probe failed in {tree}:\n{out.stderr[-3000:]}")
     return float(out.stdout.strip().splitlines()[-1])
 
 
@@ -61,8 +75,12 @@ def main() -> None:
     parser.add_argument("--bundle", default="data/demo/transaction_bundle")
     parser.add_argument("--repo", default="data/demo/feature_repo")
     parser.add_argument("--data", default="data/demo/transactions.parquet")
+    parser.add_argument("--base-bundle", help="the revision's bundle (default: --bundle)")
+    parser.add_argument("--base-repo", help="the revision's feature repo (default: --repo)")
+    parser.add_argument("--every-field", action="store_true", help="events with a device only")
     parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
+    base = (args.base_bundle or args.bundle, args.base_repo or args.repo)
     with tempfile.TemporaryDirectory() as tmp:
         other = Path(tmp) / "tree"
         subprocess.run(
@@ -73,8 +91,8 @@ def main() -> None:
         try:
             ours, theirs = [], []
             for _ in range(args.rounds):
-                theirs.append(p50(other, args))
-                ours.append(p50(ROOT, args))
+                theirs.append(p50(other, args, *base))
+                ours.append(p50(ROOT, args, args.bundle, args.repo))
             a, b = statistics.median(ours), statistics.median(theirs)
             print(
                 f"score p50, this tree: {a:.1f} us (rounds {', '.join(f'{x:.0f}' for x in ours)})"
