@@ -7,8 +7,9 @@ The stream is ``benchmarks/load.py``'s: transactions and logins after the store'
 burst of one card at one instant (card testing) and a burst of many users from one IP at one
 instant (credential stuffing). Every event is one ``POST /decide/{kind}``: score, then record
 with the decision served. Two login features depend on the order of a user's logins (see
-``load.py``), so each user's logins go through one connection, in time order; transactions go
-round-robin. The connections are spread evenly over the workers (each is asked which worker
+``load.py``), and so does a transaction's new-card-on-device column, so each user's logins and
+each card's transactions go through one connection, in time order; the hot card's burst (one
+instant) goes round-robin. The connections are spread evenly over the workers (each is asked which worker
 holds it), so every worker records the hot card and the hot IP at the same time.
 
 The client is one asyncio event loop writing HTTP/1.1 by hand on raw keep-alive streams: it
@@ -79,13 +80,19 @@ class Request:
 
 
 def lanes(worlds: Sequence[World], n: int) -> list[list[Request]]:
-    """Each connection's requests, in time order: transactions round-robin, logins by user."""
+    """Each connection's requests, in time order: logins by user, transactions by card but for
+    the hot card's one-instant burst, round-robin."""
     out: list[list[tuple[datetime, int, Request]]] = [[] for _ in range(n)]
     seq = 0
     for w in worlds:
         kind = w.kind
         for i, e in enumerate(to_events(w.stream, kind)):
-            lane = zlib.crc32(e.user_id.encode()) if kind.name == LOGIN.name else i
+            if kind.name == LOGIN.name:
+                lane = zlib.crc32(e.user_id.encode())
+            elif e.customer_id != "hot-card":  # a card's new-device column depends on order
+                lane = zlib.crc32(e.customer_id.encode())
+            else:
+                lane = i
             req = Request(kind.name, getattr(e, kind.id_field), event_json(e), e)
             out[lane % n].append((e.timestamp, seq, req))
             seq += 1

@@ -126,9 +126,53 @@ def transaction_features(events: Sequence[dict[str, Any]]) -> list[dict[str, flo
                 "cust_flagged_1d": decayed(
                     t, [x["timestamp"].timestamp() for x in card if flagged(x)], D
                 ),
+                **card_not_present(e, card, t),
             }
         )
     return out
+
+
+#: The card-not-present features read from state keyed on a field (device, network, shipping).
+_KEYED = {
+    "device_id": ("card_device_n_30d", "card_device_secs_since", "dev_n_1h", "dev_n_1d",
+                  "dev_cards_1d", "dev_card_share_30d", "dev_flagged_1d"),
+    "asn": ("card_network_n_30d",),
+    "shipping_country": ("card_shipping_n_30d",),
+}  # fmt: skip
+
+
+def card_not_present(
+    e: dict[str, Any], card: Sequence[dict[str, Any]], t: float
+) -> dict[str, float]:
+    """The card-not-present features of an event that sends none of the keyed fields (a
+    device, a network, a shipping country): NaN, the card's own counts of payments with a
+    device or a network, and the country mismatches. This oracle defines no keyed state: an
+    event that sends a keyed field raises."""
+
+    def given(x: dict[str, Any], name: str) -> bool:
+        v = x.get(name)
+        return v is not None and v == v
+
+    def mismatch(a: str, b: str) -> float:
+        return float(e[a] != e[b]) if given(e, a) and given(e, b) else NAN
+
+    out: dict[str, float] = {}
+    for name, features in _KEYED.items():
+        if given(e, name):
+            raise NotImplementedError(f"no oracle of state keyed on {name}")
+        out |= dict.fromkeys(features, NAN)
+    return out | {
+        "has_device": 0.0,
+        "cust_device_30d": decayed(
+            t, [x["timestamp"].timestamp() for x in card if given(x, "device_id")], 30 * D
+        ),
+        "cust_network_30d": decayed(
+            t, [x["timestamp"].timestamp() for x in card if given(x, "asn")], 30 * D
+        ),
+        "ip_card_country_mismatch": mismatch("ip_country", "card_country"),
+        "billing_card_country_mismatch": mismatch("billing_country", "card_country"),
+        "shipping_billing_mismatch": mismatch("shipping_country", "billing_country"),
+    }
 
 
 def km_between(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
