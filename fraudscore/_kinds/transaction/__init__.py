@@ -129,22 +129,28 @@ DEVICE = StateView(
     description="Per device: decayed payments, distinct cards, and attempts the defence flagged.",
 )
 
-CUSTOMER_NETWORK = StateView(
-    name="customer_network_state",
-    keys=("customer_id", "asn_key"),
-    clocks=("ok",),
-    accumulators=(Accumulator("n_30d", "ok", 30 * DAY),),
-    ttl=timedelta(days=180),
-    description="Per card and network (ASN): payments from it that went through.",
-)
 
-CUSTOMER_SHIPPING = StateView(
-    name="customer_shipping_state",
-    keys=("customer_id", "shipping_country"),
-    clocks=("ok",),
-    accumulators=(Accumulator("n_30d", "ok", 30 * DAY),),
-    ttl=timedelta(days=180),
-    description="Per card and shipping country: payments shipped there that went through.",
+def _familiarity(name: str, key: str, description: str) -> StateView:
+    """Per card and ``key``: the card's payments with it that went through, in 30 days."""
+    return StateView(
+        name=name,
+        keys=("customer_id", key),
+        clocks=("ok",),
+        accumulators=(Accumulator("n_30d", "ok", 30 * DAY),),
+        ttl=timedelta(days=180),
+        description=description,
+    )
+
+
+CUSTOMER_NETWORK = _familiarity(
+    "customer_network_state",
+    "asn_key",
+    "Per card and network (ASN): payments from it that went through.",
+)
+CUSTOMER_SHIPPING = _familiarity(
+    "customer_shipping_state",
+    "shipping_country",
+    "Per card and shipping country: payments shipped there that went through.",
 )
 
 VIEWS: tuple[StateView, ...] = (
