@@ -281,3 +281,75 @@ def test_synthetic_rows_train_but_never_set_the_thresholds(offline: Any, tmp_pat
     assert trained.bundle.thresholds.block == threshold_for_rate(scores, 0.01)
     plain = train_model(offline, *TRAIN, tmp_path / "c", config)
     assert plain.bundle.thresholds != trained.bundle.thresholds  # the frauds moved them
+
+
+CNP_COLUMNS = ("device_id", "ip", "asn", "ip_country", "email_domain", "billing_country",
+               "shipping_country", "card_country", "bin", "merchant_category")  # fmt: skip
+
+
+def test_attackers_hold_a_card_number_and_send_a_buyer_side_of_their_own(
+    history: pd.DataFrame,
+) -> None:
+    """Every attack is card-not-present (online), with the victim's card country, BIN and
+    billing country and the terminal's merchant category. Careful attackers (mimicry) buy
+    through a network of the card's country the victim never used, with their own device new
+    for the card; the careless spree from another country's network; the replaying attacker
+    from the victim's most used device."""
+    from fraudscore._redteam import attack_examples
+    from fraudscore._redteam.harness import genuine
+
+    start, end = pd.Timestamp("2018-04-20", tz="UTC"), pd.Timestamp("2018-05-01", tz="UTC")
+    frame = attack_examples(
+        history, strategies=["mimicry", "mimicry_replayed_device", "naive_spree"],
+        start=start.to_pydatetime(), end=end.to_pydatetime(), per_day=3.0, seed=5,
+    )  # fmt: skip
+    own = genuine(THEATRE, history)
+    mcc = dict(zip(history["terminal_id"], history["merchant_category"], strict=True))
+    net_country = dict(
+        zip(history["asn"].dropna(), history["ip_country"].dropna(), strict=True)
+    )
+    seen = set()
+    # What each attacker knows: its victim's own events in the 30 days before the attack's day.
+    day = frame.groupby("customer_id")["timestamp"].min().dt.normalize()
+    for row in frame.itertuples(index=False):
+        strategy = row.fraud_pattern.removeprefix("redteam:")
+        seen.add(strategy)
+        t = own["timestamp"]
+        begin = day[row.customer_id]
+        past = own[(own["customer_id"] == row.customer_id)
+                   & (t >= begin - pd.Timedelta(days=30)) & (t < begin)]  # fmt: skip
+        assert row.channel == "online"
+        assert row.card_country == past["card_country"].mode().iloc[0]
+        assert row.bin == past["bin"].mode().iloc[0]
+        assert row.billing_country == past["billing_country"].mode().iloc[0]
+        assert row.merchant_category == mcc[row.terminal_id]
+        assert row.asn is not None and net_country[row.asn] == row.ip_country
+        assert row.asn not in set(past["asn"].dropna())
+        if strategy == "naive_spree":
+            assert row.ip_country != row.card_country
+            assert row.shipping_country != row.card_country
+        else:
+            assert row.ip_country == row.card_country
+        if strategy == "mimicry_replayed_device":
+            assert row.device_id == past["device_id"].mode().iloc[0]
+        else:
+            assert row.device_id not in set(history["device_id"].dropna())
+    assert seen == {"mimicry", "mimicry_replayed_device", "naive_spree"}
+    # One device per attacker: the spree's and the mimic's are each their card's only one.
+    assert frame.groupby("customer_id")["device_id"].nunique().max() == 1
+
+
+def test_attackers_send_no_field_the_world_does_not_collect(history: pd.DataFrame) -> None:
+    """On payments without a channel and the card-not-present fields (the handbook's world),
+    the attackers send none of them: a field only attacks carry would give them away."""
+    from fraudscore._redteam import attack_examples
+
+    bare = history.drop(columns=["channel", *CNP_COLUMNS])
+    start, end = pd.Timestamp("2018-04-20", tz="UTC"), pd.Timestamp("2018-04-26", tz="UTC")
+    frame = attack_examples(
+        bare, strategies=[*THEATRE.trained, "mimicry", "mimicry_replayed_device", "reason_guided"],
+        start=start.to_pydatetime(), end=end.to_pydatetime(), per_day=4.0, seed=5,
+    )  # fmt: skip
+    assert len(frame) > 20
+    for column in ("channel", *CNP_COLUMNS):
+        assert frame[column].isna().all(), column

@@ -141,6 +141,9 @@ class Theatre:
     trained: tuple[str, ...] = ()
     #: How many cards or accounts a day ``attack_examples`` attacks by default.
     examples_per_day: float = 2.0
+    #: ``(column, field)`` pairs where a value of ``column`` comes with one of ``field`` (a
+    #: terminal's merchant category, a network's country): ``Attack.follows`` looks it up.
+    attached: tuple[tuple[str, str], ...] = ()
 
     @property
     def spec(self) -> EventKind:
@@ -158,7 +161,7 @@ class Attack:
         victim: Victim,
         start: datetime,
         rng: np.random.Generator,
-        pool: Mapping[str, Sequence[Any]],
+        pool: Mapping[str, Any],
         oracle: Callable[[Any], ScoreResult] | None,
         decisions: tuple[str, str, str],
     ) -> None:
@@ -166,7 +169,8 @@ class Attack:
         self.victim = victim
         self.start = start
         self.rng = rng
-        #: Values seen in history that the attacker can pick (terminals, IPs, ...).
+        #: Values seen in history that the attacker can pick (terminals, IPs, ...), and the
+        #: theatre's ``attached`` lookups (``"column->field"``: a dict).
         self.pool = pool
         self._oracle = oracle
         #: The decision that lets an attempt through (approve; allow).
@@ -197,6 +201,12 @@ class Attack:
                 if len(out) == n:
                     break
         return out
+
+    def follows(self, column: str, value: Any, name: str) -> Any:
+        """The ``name`` that comes with this ``column`` value in history (a terminal's merchant
+        category), None when history never gave one; ``(column, name)`` is one of the theatre's
+        ``attached`` pairs."""
+        return self.pool[f"{column}->{name}"].get(value)
 
     def note(self, what: str) -> None:
         self.notes.append(what)
@@ -581,14 +591,23 @@ def _source(repo: Path, bundle: Any) -> Any:
     return open_source(repo, kind_spec(bundle.kind).views)
 
 
-def _pools(theatre: Theatre, history: pd.DataFrame) -> dict[str, list[Any]]:
+def _pools(theatre: Theatre, history: pd.DataFrame) -> dict[str, Any]:
     """Per column the victims' traffic keeps, the values seen in history, sorted: what an
-    attacker can pick (a merchant's terminal, a residential IP, a browser, ...)."""
-    return {
+    attacker can pick (a merchant's terminal, a residential IP, a browser, ...); per
+    ``attached`` pair, the last value of the field seen with each value of the column."""
+    pools: dict[str, Any] = {
         c: sorted(history[c].dropna().unique().tolist())
         for c in theatre.traffic_columns
         if c in history and c != theatre.entity
     }
+    for column, name in theatre.attached:
+        both = history[[column, name]].dropna() if {column, name} <= set(history) else None
+        pools[f"{column}->{name}"] = (
+            {}
+            if both is None
+            else dict(zip(both[column].tolist(), both[name].tolist(), strict=True))
+        )
+    return pools
 
 
 @dataclass
@@ -651,7 +670,7 @@ def _run(
     strategy: Strategy | None,
     start: datetime,
     days: float,
-    pools: Mapping[str, Sequence[Any]],
+    pools: Mapping[str, Any],
     seed: int,
 ) -> _Outcome:
     """One strategy against every victim on one store: all events in time order, each scored
