@@ -297,6 +297,13 @@ class SqliteSource:
             for i, t in enumerate(self.tables)
         )
         self._from_sorted = [[sorted(v.fields).index(f) for f in v.fields] for v in self.views]
+        # Every view's state found whole (the usual read): which view each row is of, and where
+        # each view's values start among them.
+        self._whole = [i for i, v in enumerate(self.views) for _ in range(v.width)]
+        starts = np.cumsum([0] + [v.width for v in self.views]).tolist()
+        self._placed = [
+            [at + j for j in perm] for at, perm in zip(starts, self._from_sorted, strict=False)
+        ]
         self._upserts = [
             f'INSERT INTO "{t}" (entity_key, feature_name, value, '
             + ("value_text, " if has_text else "")
@@ -345,6 +352,8 @@ class SqliteSource:
         except sqlite3.Error as exc:
             raise FeatureStoreError(f"reading the SQLite online store failed: {exc}") from exc
         values = decode_values([r[1] for r in rows])
+        if [r[0] for r in rows] == self._whole:
+            return [[values[j] for j in placed] for placed in self._placed]
         counts = [0] * len(self.views)
         for r in rows:
             counts[r[0]] += 1
