@@ -357,6 +357,17 @@ def as_events(offline: pd.DataFrame) -> list[dict[str, Any]]:
     ]
 
 
+def all_features(
+    events: Sequence[dict[str, Any]], unkeyed: Sequence[dict[str, Any]]
+) -> list[dict[str, float]]:
+    """Every transaction feature's oracle: tests/oracle.py's on the events without their keyed
+    fields (which do not change those), ``cnp_features`` on the events as they are."""
+    return [
+        base | cnp
+        for base, cnp in zip(transaction_features(unkeyed), cnp_features(events), strict=True)
+    ]
+
+
 @SETTINGS
 @given(frame=transaction_frames())
 def test_every_transaction_feature_equals_its_oracle(bundle_dir: Path, frame: pd.DataFrame) -> None:
@@ -367,10 +378,7 @@ def test_every_transaction_feature_equals_its_oracle(bundle_dir: Path, frame: pd
     offline, online = both_paths(TRANSACTION, bundle_dir, frame)
     events = as_events(offline)
     unkeyed = [{**e, **dict.fromkeys(KEYED)} for e in events]
-    expected = [
-        base | cnp
-        for base, cnp in zip(transaction_features(unkeyed), cnp_features(events), strict=True)
-    ]
+    expected = all_features(events, unkeyed)
     compare(TRANSACTION, expected, offline, online)
     if events == unkeyed:
         compare(TRANSACTION, transaction_features(events), offline, online)
@@ -387,10 +395,7 @@ def test_card_not_present_features_forget_stale_state(
     offline, online = both_paths(TRANSACTION, bundle_dir, frame)
     events = as_events(offline)
     unkeyed = [{**e, **dict.fromkeys(KEYED)} for e in events]
-    expected = [
-        base | cnp
-        for base, cnp in zip(transaction_features(unkeyed), cnp_features(events), strict=True)
-    ]
+    expected = all_features(events, unkeyed)
     compare(TRANSACTION, expected, offline, online, CNP)
 
 

@@ -305,9 +305,7 @@ def test_attackers_hold_a_card_number_and_send_a_buyer_side_of_their_own(
     )  # fmt: skip
     own = genuine(THEATRE, history)
     mcc = dict(zip(history["terminal_id"], history["merchant_category"], strict=True))
-    net_country = dict(
-        zip(history["asn"].dropna(), history["ip_country"].dropna(), strict=True)
-    )
+    net_country = dict(zip(history["asn"].dropna(), history["ip_country"].dropna(), strict=True))
     seen = set()
     # What each attacker knows: its victim's own events in the 30 days before the attack's day.
     day = frame.groupby("customer_id")["timestamp"].min().dt.normalize()

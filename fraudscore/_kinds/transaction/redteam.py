@@ -22,6 +22,7 @@ Times are seconds from the attack's start (midnight of its first day).
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -437,23 +438,11 @@ THEATRE = Theatre(
         "terminal_hopping",
         "card_testing",
     ),
-    traffic_columns=(
-        "customer_id",
-        "terminal_id",
-        "amount",
-        "currency",
-        "channel",
-        "device_id",
-        "ip",
-        "country",
-        "asn",
-        "ip_country",
-        "email_domain",
-        "billing_country",
-        "shipping_country",
-        "card_country",
-        "bin",
-        "merchant_category",
+    # Every field of a transaction but its id and time: the victims' own traffic keeps them.
+    traffic_columns=tuple(
+        f.name
+        for f in dataclasses.fields(Transaction)
+        if f.name not in ("transaction_id", "timestamp")
     ),
     attack_labels=("is_fraud",),
     attached=(("terminal_id", "merchant_category"), ("asn", "ip_country"), ("ip", "asn")),
