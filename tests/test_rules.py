@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import threading
+import time
 from collections.abc import Mapping
 from dataclasses import replace
 from datetime import UTC, date, datetime
@@ -367,8 +368,8 @@ def test_lists_reload_under_four_scoring_threads_without_a_failed_call(
         t.start()
     # At least 40 reloads, and on until the threads have scored 4 passes each in between: a
     # slow machine reloads for longer rather than letting the threads miss the reloads.
-    i = 0
-    while (i < 40 or len(seen) < 800) and not errors:
+    i, deadline = 0, time.monotonic() + 120
+    while i < 40 or (len(seen) < 800 and not errors and time.monotonic() < deadline):
         write(
             deny,
             "\n".join(half if i % 2 else set(terminals) - half)

@@ -78,7 +78,7 @@ def test_a_failing_swap_leaves_the_current_model_serving(
 def test_swaps_under_concurrent_scoring_fail_no_call(
     scorer: Scorer, bundle_dir: Path, challenger: Path, offline: OfflineFeatures, repo: Path
 ) -> None:
-    """Four threads score a stream while the bundle is swapped back and forth 100 times: no call
+    """Four threads score a stream while the bundle is swapped back and forth (100 times or more): no call
     fails, and every result is exactly the champion's or the challenger's for its event."""
     events = events_after_cutoff(offline, 60)
     one = {e.transaction_id: scorer.score(e) for e in events}
@@ -104,16 +104,21 @@ def test_swaps_under_concurrent_scoring_fail_no_call(
     threads = [threading.Thread(target=work) for _ in range(4)]
     for t in threads:
         t.start()
-    for i in range(100):
+    versions = {one[events[0].transaction_id].model_version}
+    versions.add(two[events[0].transaction_id].model_version)
+    # At least 100 swaps, and on until the threads have been served by both models (a slow
+    # machine may finish 100 swaps before a thread's first call returns).
+    i, deadline = 0, time.monotonic() + 120
+    while i < 100 or (
+        {r.model_version for r in seen[-200:]} != versions and time.monotonic() < deadline
+    ):
         scorer.swap(challenger if i % 2 == 0 else bundle_dir)
+        i += 1
     stop.set()
     for t in threads:
         t.join()
     assert not errors
-    assert {r.model_version for r in seen} == {
-        one[events[0].transaction_id].model_version,
-        two[events[0].transaction_id].model_version,
-    }
+    assert {r.model_version for r in seen} == versions
     for r in seen:
         assert r in (one[r.event_id], two[r.event_id])
     by_version = {one[events[0].transaction_id].model_version: one}
