@@ -257,6 +257,25 @@ class StateView:
             values[pos] = state[pos] * exp(fmax(t - state[clk], 0.0) * neg_inv_tau)
         return values, missing, stale
 
+    def read_floats(self, state: Sequence[float], t: float) -> tuple[list[float], bool, bool]:
+        """``read(state, t, PY)`` with the scalar operations written out: the same arithmetic,
+        for one event's read on the scoring path (a view costs a few calls rather than tens)."""
+        newest = NAN
+        for clock in state[: len(self.clocks)]:  # np.fmax's fold: NaN clocks ignored
+            if clock == clock and not newest >= clock:
+                newest = clock
+        stale = (t - newest) > self._ttl_s
+        if stale:
+            state = self._empty
+        values = list(state)
+        exp = math.exp
+        for pos, clk, neg_inv_tau in self._decay:
+            age = t - state[clk]
+            if not age > 0.0:  # fmax(age, 0.0): a missing clock or a late event ages nothing
+                age = 0.0
+            values[pos] = state[pos] * exp(age * neg_inv_tau)
+        return values, newest != newest, stale
+
     def update(
         self, state: Sequence[Any], clock: str, t: Any, columns: Mapping[str, Any], xp: Any
     ) -> list[Any]:

@@ -122,3 +122,24 @@ def test_empty_state_is_missing() -> None:
     assert VIEW.read(VIEW.empty_row(), 5.0, PY)[1]
     s = VIEW.update(VIEW.empty_row(), "label", 1.0, {}, PY)
     assert not VIEW.read(s, 5.0, PY)[1]
+
+
+def _same(a: list[float], b: list[float]) -> bool:
+    """Equal floats, bit for bit (NaN equal to NaN)."""
+    return [np.float64(x).tobytes() for x in a] == [np.float64(x).tobytes() for x in b]
+
+
+@settings(max_examples=150, deadline=None)
+@given(events, st.floats(-5 * 86400, 40 * 86400), st.booleans())
+def test_read_floats_is_read_on_floats_bit_for_bit(
+    evs: list[tuple[float, float, bool]], offset: float, only_labels: bool
+) -> None:
+    """The scoring path's ``read_floats`` gives exactly ``read(..., PY)``: values to the bit,
+    missing and stale, for reads after, before (a late event) and long after the state (stale),
+    and on an empty state or one with a label clock only."""
+    evs = sorted(evs)
+    state = fold([(t, a, True) for t, a, _ in evs] if only_labels else evs)
+    for s in (state, VIEW.empty_row()):
+        t = evs[-1][0] + offset
+        got, want = VIEW.read_floats(s, t), VIEW.read(s, t, PY)
+        assert _same(got[0], want[0]) and got[1:] == want[1:]

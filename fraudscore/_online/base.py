@@ -32,6 +32,7 @@ Step = Callable[[int, dict[Key, list[float]]], dict[Key, list[float]]]
 _STRING = struct.pack("<I", 2)  # feast ValueType.STRING
 _DOUBLE_TAG = 0x29  # ValueProto field 5 (double_val), wire type 1 (64-bit)
 _unpack_double = struct.Struct("<d").unpack_from
+_pack_len = struct.Struct("<I").pack
 NAN = math.nan
 
 
@@ -80,7 +81,7 @@ class KeyEncoder:
         out = [self.prefix]
         for i in self.order:
             v = key[i].encode()
-            out += [_STRING, struct.pack("<I", len(v)), v]
+            out += [_STRING, _pack_len(len(v)), v]
         return b"".join(out)
 
 

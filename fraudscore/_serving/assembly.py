@@ -64,7 +64,7 @@ class Assembly:
         stale: tuple[str, ...] = ()
         late = False
         for view, state, clocks, key in zip(self.views, states, self.clocks, keys, strict=True):
-            values, is_missing, is_stale = view.read(state, t, PY)
+            values, is_missing, is_stale = view.read_floats(state, t)
             reads[view.name] = values
             if is_missing:
                 if ABSENT not in key:
