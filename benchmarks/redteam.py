@@ -1,7 +1,7 @@
 """Adaptive attackers against card transactions, before and after hardening.
 
     python -m benchmarks.redteam                       # the default simulation
-    python -m benchmarks.redteam --generator handbook  # the handbook's generator
+    python -m benchmarks.redteam --generator handbook  # the handbook's, card-not-present layer on
 
 The demo's world (2,000 cards, 4,000 terminals, 100 days; the handbook's: 5,000 cards, 10,000
 terminals, 183 days): the online store holds the history up to 5 days before the data's end,
@@ -71,7 +71,9 @@ def monotone() -> TrainConfig:
 
 def world(generator: str, seed: int) -> pd.DataFrame:
     if generator == "handbook":
-        return simulate_handbook(HandbookSimConfig(seed=seed))
+        # With its card-not-present layer: the attackers' buyer side has something to be
+        # compared with (the layer-free handbook's clean AP is benchmarks.handbook_ap's).
+        return simulate_handbook(HandbookSimConfig(seed=seed, cnp_signals=True))
     return simulate_transactions(TransactionSimConfig(seed=seed))
 
 

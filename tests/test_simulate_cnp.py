@@ -9,7 +9,12 @@ from dataclasses import replace
 import pandas as pd
 import pytest
 
-from fraudscore import TransactionSimConfig, simulate_transactions
+from fraudscore import (
+    HandbookSimConfig,
+    TransactionSimConfig,
+    simulate_handbook,
+    simulate_transactions,
+)
 
 CONFIG = TransactionSimConfig(n_customers=300, n_terminals=600, n_days=30, seed=5)
 OLD_COLUMNS = [
@@ -160,3 +165,43 @@ def test_signals_are_seeded(frame: pd.DataFrame) -> None:
     pd.testing.assert_frame_equal(simulate_transactions(CONFIG), frame)
     other = simulate_transactions(replace(CONFIG, seed=6))
     assert set(other["email"].dropna()).isdisjoint(frame["email"].dropna())
+
+
+HANDBOOK = HandbookSimConfig(n_customers=600, n_terminals=1_200, n_days=40, seed=5)
+
+
+@pytest.fixture(scope="module")
+def handbook() -> pd.DataFrame:
+    return simulate_handbook(replace(HANDBOOK, cnp_signals=True))
+
+
+def test_handbook_layer_adds_a_channel_and_the_signals_and_changes_nothing_else(
+    handbook: pd.DataFrame,
+) -> None:
+    """The handbook's layer is off by default; on, it adds ``channel`` and the same signal
+    columns as the default simulator, and the handbook's own columns keep their values."""
+    plain = simulate_handbook(HANDBOOK)
+    assert "channel" not in plain.columns and not set(ONLINE_ONLY + EVERY_ROW) & set(plain)
+    assert list(handbook.columns) == [*plain.columns, "channel", *ONLINE_ONLY, *EVERY_ROW]
+    pd.testing.assert_frame_equal(handbook[list(plain.columns)], plain)
+    online = handbook["channel"] == "online"
+    assert 0.15 < online[handbook["fraud_pattern"] == "none"].mean() < 0.35
+    assert handbook.loc[online, ONLINE_ONLY].notna().all().all()
+    assert handbook.loc[~online, ONLINE_ONLY].isna().all().all()
+
+
+def test_handbook_compromised_cards_are_bought_online_by_fraudsters(
+    handbook: pd.DataFrame,
+) -> None:
+    """A compromised card's frauds are online, mostly from devices the cardholders never use and
+    shared across cards; the other frauds are the cardholders' own purchases."""
+    stolen = handbook[handbook["fraud_pattern"] == "compromised_card"]
+    assert len(stolen) and (stolen["channel"] == "online").all()
+    genuine = _genuine_online(handbook)
+    foreign = ~stolen["device_id"].isin(set(genuine["device_id"]))
+    assert foreign.mean() > 0.8
+    cards = stolen.groupby("device_id")["customer_id"].nunique()
+    assert (stolen["device_id"].map(cards) >= 2).mean() > 0.5
+    own = handbook[handbook["fraud_pattern"].isin(["amount_over_220", "compromised_terminal"])]
+    own = own[own["channel"] == "online"]
+    assert own["device_id"].isin(set(genuine["device_id"])).mean() > 0.9

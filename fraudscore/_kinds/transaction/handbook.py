@@ -20,6 +20,17 @@ tests on 2018-08-08..08-14 (:data:`HANDBOOK_WINDOWS`). The random draws use a se
 ``Generator``, not the handbook's global ``np.random`` state, so the data has the same law but not
 the same rows as the published file. Labels become known ``label_delay`` (7 days) after each
 transaction, as the protocol's delay assumes.
+
+**Card-not-present layer** (``cnp_signals``, off by default: the handbook's payments carry no
+channel, device or network). On, it adds a ``channel`` and the default simulator's
+card-not-present columns and cardholders (devices, networks, email, countries, BIN, MCC; see
+:mod:`fraudscore._kinds.transaction.simulate`), drawn from generators of their own, so every
+column above keeps its values. Each card buys online with a share ``Beta(2, 6)`` (mean 25%) of
+its purchases, the default simulator's. A compromised card's frauds are a fraudster's purchases
+with the card's number: online, from a fraudster's device and network (one buyer side per card
+and compromise, the default simulator's mix of own devices, proxies and replayed devices); the
+over-220 amounts and the compromised terminals' frauds are the cardholders' own purchases, on
+their own signals.
 """
 
 from __future__ import annotations
@@ -29,6 +40,8 @@ from datetime import date
 from typing import TYPE_CHECKING
 
 import numpy as np
+
+from fraudscore._kinds.transaction.simulate import SignalWorld, card_not_present_signals
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -54,6 +67,8 @@ class HandbookSimConfig:
     seed: int = 0
     #: Days after each transaction at which its label is known.
     label_delay_days: float = 7.0
+    #: The card-not-present layer (see the module docstring).
+    cnp_signals: bool = False
 
 
 def simulate_handbook(config: HandbookSimConfig | None = None) -> pd.DataFrame:
@@ -91,22 +106,31 @@ def simulate_handbook(config: HandbookSimConfig | None = None) -> pd.DataFrame:
     pattern = np.zeros(len(cust), dtype=np.int8)
     pattern[amount > 220] = 1
     _compromise_terminals(rng, cfg, day, terminal, pattern)
-    _compromise_cards(rng, cfg, day, cust, amount, pattern)
+    attack = _compromise_cards(rng, cfg, day, cust, amount, pattern)
 
     timestamp = pd.Timestamp(cfg.start, tz="UTC") + pd.to_timedelta(day * _DAY + secs, unit="s")
     names = np.array(["none", "amount_over_220", "compromised_terminal", "compromised_card"])
-    return pd.DataFrame(
-        {
-            "transaction_id": [f"hb{i:09d}" for i in range(len(cust))],
-            "timestamp": timestamp,
-            "customer_id": [f"C{c:06d}" for c in cust],
-            "terminal_id": [f"T{t:06d}" for t in terminal],
-            "amount": amount,
-            "is_fraud": (pattern > 0).astype(np.int8),
-            "label_time": timestamp + pd.Timedelta(days=cfg.label_delay_days),
-            "fraud_pattern": names[pattern],
-        }
-    )
+    columns = {
+        "transaction_id": [f"hb{i:09d}" for i in range(len(cust))],
+        "timestamp": timestamp,
+        "customer_id": [f"C{c:06d}" for c in cust],
+        "terminal_id": [f"T{t:06d}" for t in terminal],
+        "amount": amount,
+        "is_fraud": (pattern > 0).astype(np.int8),
+        "label_time": timestamp + pd.Timedelta(days=cfg.label_delay_days),
+        "fraud_pattern": names[pattern],
+    }
+    if cfg.cnp_signals:
+        layer = np.random.default_rng([cfg.seed, 2])
+        stolen = pattern == 3
+        cnp = (layer.random(len(cust)) < layer.beta(2, 6, cfg.n_customers)[cust]) | stolen
+        world = SignalWorld(cfg.seed, cfg.n_customers, cfg.n_terminals, cfg.n_days, 3.0)
+        t_s = (day * _DAY + secs).astype(np.float64)
+        columns["channel"] = np.where(cnp, "online", "pos")
+        columns |= card_not_present_signals(
+            world, cust_xy, cust, t_s, terminal, cnp, stolen, attack
+        )
+    return pd.DataFrame(columns)
 
 
 def _terminals_within(cust_xy: np.ndarray, term_xy: np.ndarray, radius: float) -> list[np.ndarray]:
@@ -143,7 +167,10 @@ def _compromise_terminals(
 def _compromise_cards(
     rng: np.random.Generator, cfg: HandbookSimConfig, day: np.ndarray, cust: np.ndarray,
     amount: np.ndarray, pattern: np.ndarray,
-) -> None:  # fmt: skip
+) -> np.ndarray:  # fmt: skip
+    """Marks the compromised cards' frauds; returns each row's compromise (day x cards + card,
+    the last to hit the row; -1 for none)."""
+    attack = np.full(len(cust), -1, dtype=np.int64)
     order, starts = _rows_by(cust)
     for d in range(int(day.max())):
         picked = [c for c in rng.choice(cfg.n_customers, 3, replace=False) if c + 1 < len(starts)]
@@ -153,3 +180,5 @@ def _compromise_cards(
         hit = rng.choice(rows, len(rows) // 3, replace=False) if len(rows) else rows
         amount[hit] = np.round(amount[hit] * 5, 2)
         pattern[hit] = 3
+        attack[hit] = d * cfg.n_customers + cust[hit]
+    return attack

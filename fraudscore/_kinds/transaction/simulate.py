@@ -75,7 +75,12 @@ import numpy as np
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["TransactionSimConfig", "simulate_transactions"]
+__all__ = [
+    "SignalWorld",
+    "TransactionSimConfig",
+    "card_not_present_signals",
+    "simulate_transactions",
+]
 
 DAY_S = 86_400
 
@@ -271,7 +276,19 @@ class _Holders:
         return self.devices[card, _pick(weights, u)]
 
 
-def _holders(rng: np.random.Generator, cfg: TransactionSimConfig, xy: np.ndarray) -> _Holders:
+@dataclass(frozen=True, slots=True)
+class SignalWorld:
+    """What the card-not-present layer needs of a simulated world: its seed and sizes, and how
+    many cards fraudsters use online per day (which sizes their pool of devices)."""
+
+    seed: int
+    n_customers: int
+    n_terminals: int
+    n_days: int
+    stolen_per_day: float
+
+
+def _holders(rng: np.random.Generator, cfg: SignalWorld, xy: np.ndarray) -> _Holders:
     w = _world()
     C, H = cfg.n_customers, len(_HOME)
     home = rng.choice(H, C, p=_HOME_P)
@@ -344,24 +361,27 @@ def _holders(rng: np.random.Generator, cfg: TransactionSimConfig, xy: np.ndarray
     )
 
 
-def _signals(
-    cfg: TransactionSimConfig,
+def card_not_present_signals(
+    cfg: SignalWorld,
     xy: np.ndarray,
     cust: np.ndarray,
     t_s: np.ndarray,
     term: np.ndarray,
     cnp: np.ndarray,
-    pattern: np.ndarray,
+    stolen: np.ndarray,
     attack: np.ndarray,
 ) -> dict[str, np.ndarray]:
-    """The card-not-present columns, from a generator of their own (see the module docstring)."""
+    """The card-not-present columns of rows (card ``cust`` at ``xy[cust]``, time ``t_s``,
+    terminal ``term``, online where ``cnp``), from a generator of their own (see the module
+    docstring). Online rows where ``stolen`` are a fraudster's, one buyer side per ``attack``;
+    the other online rows are the cardholder's own."""
     rng = np.random.default_rng([cfg.seed, 1])
     w = _world()
     h = _holders(rng, cfg, xy)
     C, H, m = cfg.n_customers, len(_HOME), len(cust)
     mcc = rng.choice(len(_MCC), cfg.n_terminals, p=np.array(list(_MCC.values())) / 100)
     day = t_s / DAY_S
-    stolen = cnp & np.isin(pattern, ("stolen_card_spree", "card_testing"))
+    stolen = cnp & stolen
     dev, net, ip, email, domain, billing, ship = (np.zeros(m, np.int64) for _ in range(7))
 
     # Cardholders' own purchases (and large_amount, compromised_terminal): rows ``g``.
@@ -391,7 +411,7 @@ def _signals(
     victim[at] = cust[f]
     day0 = np.full(A, np.inf)
     np.minimum.at(day0, at, day[f])
-    expected = (cfg.stolen_cards_per_day + cfg.card_tests_per_day) * cfg.n_days
+    expected = cfg.stolen_per_day * cfg.n_days
     F = max(2, int(np.ceil(expected / 8)))  # about 8 cards per fraudster device
     span = rng.uniform(7, 35, F)
     begin = rng.uniform(-span / 2, cfg.n_days - span / 2)
@@ -559,5 +579,7 @@ def simulate_transactions(config: TransactionSimConfig | None = None) -> pd.Data
         "fraud_pattern": np.where(pattern == "", "none", pattern),
     }
     if cfg.cnp_signals:
-        columns |= _signals(cfg, cust_xy, cust, t_s, term, cnp, pattern, attack)
+        stolen = np.isin(pattern, ("stolen_card_spree", "card_testing"))
+        world = SignalWorld(cfg.seed, C, T, D, cfg.stolen_cards_per_day + cfg.card_tests_per_day)
+        columns |= card_not_present_signals(world, cust_xy, cust, t_s, term, cnp, stolen, attack)
     return pd.DataFrame(columns)
