@@ -53,6 +53,8 @@ __all__ = ["HANDBOOK_WINDOWS", "HandbookSimConfig", "simulate_handbook"]
 HANDBOOK_WINDOWS = (date(2018, 7, 25), date(2018, 7, 31), date(2018, 8, 8), date(2018, 8, 14))
 
 _DAY = 86_400
+#: Cards compromised each day (the handbook's third fraud scenario).
+_CARDS_A_DAY = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,7 +126,7 @@ def simulate_handbook(config: HandbookSimConfig | None = None) -> pd.DataFrame:
         layer = np.random.default_rng([cfg.seed, 2])
         stolen = pattern == 3
         cnp = (layer.random(len(cust)) < layer.beta(2, 6, cfg.n_customers)[cust]) | stolen
-        world = SignalWorld(cfg.seed, cfg.n_customers, cfg.n_terminals, cfg.n_days, 3.0)
+        world = SignalWorld(cfg.seed, cfg.n_customers, cfg.n_terminals, cfg.n_days, _CARDS_A_DAY)
         t_s = (day * _DAY + secs).astype(np.float64)
         columns["channel"] = np.where(cnp, "online", "pos")
         columns |= card_not_present_signals(
@@ -173,7 +175,8 @@ def _compromise_cards(
     attack = np.full(len(cust), -1, dtype=np.int64)
     order, starts = _rows_by(cust)
     for d in range(int(day.max())):
-        picked = [c for c in rng.choice(cfg.n_customers, 3, replace=False) if c + 1 < len(starts)]
+        drawn = rng.choice(cfg.n_customers, _CARDS_A_DAY, replace=False)
+        picked = [c for c in drawn if c + 1 < len(starts)]
         parts = [order[starts[c] : starts[c + 1]] for c in picked]
         rows = np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
         rows = rows[(day[rows] >= d) & (day[rows] < d + 14)]
