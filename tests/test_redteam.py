@@ -69,7 +69,9 @@ def test_a_hand_built_attack_is_measured_exactly(
 ) -> None:
     """Against rules that decide by amount: approved amounts are the gain, the first decline
     blocks the card (nothing after it is sent), reviews count as flagged, the gain is in units
-    of the victim's normal spend, and the victims' own events are flagged by the same rules."""
+    of the victim's normal spend, and the victims' own events are flagged by the same rules:
+    those during the attack (from its first attempt to the block) beside the same events'
+    flags in the clean run."""
     rules = tmp_path / "rules.toml"
     rules.write_text(BY_AMOUNT)
     theatre = THEATRE
@@ -98,13 +100,17 @@ def test_a_hand_built_attack_is_measured_exactly(
     assert r.gain_vs_normal_median == pytest.approx(float(np.median([30 / n for n in normal])))
     own = victim_traffic(theatre, victims, start, 2, 0)
     assert own, "the victims spend during the attack"
-    assert r.clean_false_flags == pytest.approx(np.mean([e.amount >= 50 for e in own]))
-    # Each card is blocked at 12:00 on the first day (the 150): its owner's later events are
-    # not on it, so only those before count.
-    blocked_at = start + timedelta(hours=12)
-    before = [e.amount >= 50 for e in own if e.timestamp < blocked_at]
-    assert r.victim_false_flags == pytest.approx(np.mean(before))
-    assert model_alone.clean_false_flags == 0.0
+    # Each attack begins at 09:00 on the first day (its first attempt) and its card is blocked
+    # at 12:00 (the 150): its owner's earlier events are not during the attack and its later
+    # ones are not on the card, so only those between count, here and in the clean run.
+    began, blocked_at = start + timedelta(hours=9), start + timedelta(hours=12)
+    during = [e.amount >= 50 for e in own if began <= e.timestamp < blocked_at]
+    assert during and any(e.timestamp < began for e in own)
+    assert r.victim_events == len(during)
+    assert r.victim_false_flags == pytest.approx(np.mean(during))
+    assert r.clean_false_flags == pytest.approx(np.mean(during))
+    assert model_alone.victim_events == sum(e.timestamp >= began for e in own)
+    assert model_alone.victim_false_flags == 0.0 and model_alone.clean_false_flags == 0.0
 
 
 def test_attackers_cannot_change_the_past(

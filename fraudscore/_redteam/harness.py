@@ -21,9 +21,10 @@ Outcomes, in a fraud team's units (per victim, then the median over victims):
   a blocked one (the third decision) ends the attack: the card or account is blocked;
 - the gain is counted before the first block, and reported in units of the victim's normal
   activity over the same days (its spend; its successful logins), from its history;
-- false flags: the victims' own events flagged during the attack (until their card or
-  account is blocked: later events are not on it), beside the same traffic without any attack
-  (the clean run);
+- false flags: the victims' own events flagged during the attack (from its attacker's first
+  attempt until the card or account is blocked, later events not being on it, or the window
+  ends), beside the same events in the clean run (the victims' traffic alone, no attack): what
+  the attack adds to what the cardholders meet anyway;
 - queries: the attempts the attacker sent.
 """
 
@@ -240,13 +241,17 @@ class StrategyResult:
     gain_vs_normal_median: float
     #: Share of victims from whom the attacker got anything.
     victims_hit: float
-    #: The victims' own events flagged during the attack, and in the clean run.
+    #: The victims' own events flagged during the attack (from the attacker's first attempt
+    #: on the card or account until it is blocked or the window ends), and the same events'
+    #: share flagged in the clean run (no attack); how many events that is.
     victim_false_flags: float
     clean_false_flags: float
     #: Attempts per victim (mean): the query budget used.
     queries: float
     #: What the attackers noted (a white-box attacker's changes), most common first.
     notes: tuple[tuple[str, int], ...] = ()
+    #: The victims' own events during the attack (the false flags' denominator).
+    victim_events: int = 0
     #: Per victim: (gain, normal activity over the days, attempts, flagged attempts, blocked).
     per_victim: tuple[tuple[float, float, int, int, bool], ...] = field(repr=False, default=())
 
@@ -281,7 +286,7 @@ class RedTeamReport:
             f"{self.gain_name} per {self.entity_name} (median)",
             f"x normal {self.days:g}-day activity",
             "victims hit",
-            "victims' own flagged (clean)",
+            "victims' own flagged during the attack (same events, no attack)",
             "attempts per victim",
         ]
         rows = [
@@ -295,7 +300,7 @@ class RedTeamReport:
                 f"{r.gain_median:,.2f}",
                 f"{r.gain_vs_normal_median:.2f}",
                 f"{r.victims_hit:.0%}",
-                f"{r.victim_false_flags:.1%} ({r.clean_false_flags:.1%})",
+                f"{r.victim_false_flags:.1%} of {r.victim_events} ({r.clean_false_flags:.1%})",
                 f"{r.queries:.1f}",
             ]
             for r in self.results
@@ -480,9 +485,10 @@ def run_red_team(
                     seed,
                 )
                 if strategy is None:
-                    clean = outcome.own_flagged
+                    clean = outcome
                     continue
-                results.append(outcome.result(strategy, setting is not None, clean or 0.0))
+                assert clean is not None  # the victims' traffic alone runs first
+                results.append(outcome.result(strategy, setting is not None, clean))
     return RedTeamReport(theatre.kind, theatre.entity_name, theatre.gain_name, days, tuple(results))
 
 
@@ -621,14 +627,14 @@ class _Outcome:
     counted: int = 0
     counted_flagged: int = 0
     counted_blocked: int = 0
-    own: int = 0
-    own_flagged_n: int = 0
+    #: The victims' own events counted (during the attack; all of them in the clean run): their
+    #: index in the victims' traffic -> flagged.
+    own: dict[int, bool] = field(default_factory=dict)
 
-    @property
-    def own_flagged(self) -> float:
-        return self.own_flagged_n / self.own if self.own else 0.0
-
-    def result(self, strategy: Strategy, rules: bool, clean: float) -> StrategyResult:
+    def result(self, strategy: Strategy, rules: bool, clean: _Outcome) -> StrategyResult:
+        own = list(self.own)
+        flags = float(np.mean([self.own[n] for n in own])) if own else 0.0
+        same = float(np.mean([clean.own[n] for n in own])) if own else 0.0
         gains = np.array(self.gains)
         normals = np.array(self.normals)
         ratio = np.divide(gains, normals, out=np.zeros_like(gains), where=normals > 0)
@@ -645,10 +651,11 @@ class _Outcome:
             gain_median=float(np.median(gains)) if n else 0.0,
             gain_vs_normal_median=float(np.median(ratio)) if n else 0.0,
             victims_hit=float((gains > 0).mean()) if n else 0.0,
-            victim_false_flags=self.own_flagged,
-            clean_false_flags=clean,
+            victim_false_flags=flags,
+            clean_false_flags=same,
             queries=float(np.mean(self.attempts)) if n else 0.0,
             notes=tuple(Counter(self.notes).most_common()),
+            victim_events=len(own),
             per_victim=tuple(
                 zip(
                     self.gains,
@@ -686,6 +693,9 @@ def _run(
     attacks: list[Attack] = []
     last: list[float] = []
     stop = start.timestamp() + days * 86400.0  # the attack window ends here
+    index = {v.entity: i for i, v in enumerate(victims)}
+    # When each victim's attack began (its first attempt); the clean run counts every event.
+    began = [-math.inf if strategy is None else math.inf] * len(victims)
     for i, v in enumerate(victims):
         out.gains.append(0.0)
         out.normals.append(v.normal_per_day * days)
@@ -704,20 +714,21 @@ def _run(
         plans[i] = opened
         first = next(opened, None)
         if first is not None and _keeps_rules(first, v, last, i, theatre) < stop:
+            began[i] = first.timestamp.timestamp()
             heapq.heappush(queue, (first.timestamp.timestamp(), order, i, first))
             order += 1
     grey = strategy is not None and strategy.knowledge != "black"
     blocked: set[str] = set()
     while queue:
-        _, _, i, event = heapq.heappop(queue)
+        when, n, i, event = heapq.heappop(queue)
         if i < 0 and getattr(event, theatre.entity) in blocked:
             continue  # the card or account was blocked: its owner's later events are not on it
         result = scorer.score(event)
         scorer.record(event, result)
         flagged = result.decision != allow
         if i < 0:
-            out.own += 1
-            out.own_flagged_n += flagged
+            if when >= began[index[getattr(event, theatre.entity)]]:
+                out.own[n] = flagged  # during its attack (the clean run: every event)
             continue
         out.attempts[i] += 1
         if theatre.counted(event):
